@@ -1,0 +1,45 @@
+"""Where the Hydra configs live and how the entry points turn errors into messages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.errors import HydraException, InstantiationException
+
+from seglab.errors import SeglabError, clean_message
+
+log = logging.getLogger("seglab")
+
+
+def config_dir() -> str:
+    """``conf/`` of the source tree (editable install), or the copy shipped in the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parents[1] / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return str(candidate)
+    raise SeglabError(f"seglab's config folder (conf/) was not found next to {here}")
+
+
+def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
+    """Print user-caused errors as one message (no traceback) and exit with status 2."""
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except SeglabError as exc:
+            message = clean_message(exc)
+        except InstantiationException as exc:
+            message = f"could not build an object from the config: {exc}"
+        except HydraException as exc:
+            message = str(exc)
+        log.error(message)
+        print(f"seglab: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    return wrapper

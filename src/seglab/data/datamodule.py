@@ -1,0 +1,158 @@
+"""SegDataModule: splits, per-device batch size, seeded sharding, bad-sample policy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from seglab.data.dataset import SegmentationDataset
+from seglab.data.sampling import SeededTrainSampler, ShardedEvalSampler
+from seglab.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+BAD_SAMPLE_POLICIES = ("error", "skip")
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    sizes = {tuple(s["image"].shape[-2:]) for s in samples}
+    if len(sizes) > 1:
+        names = [s["name"] for s in samples]
+        raise DataError(
+            f"images {names} in one batch have different sizes {sorted(sizes)}; set "
+            "data.eval_batch_size=1 (or crop to a fixed size in data.train_augment)."
+        )
+    return default_collate(samples)
+
+
+class SegDataModule(L.LightningDataModule):
+    """Generic module; a data set subclasses it and implements ``make_dataset``.
+
+    ``batch_size`` and ``eval_batch_size`` are global: each of N devices gets 1/N.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        num_classes: int,
+        ignore_index: int,
+        class_names: Sequence[str],
+        mean: Sequence[float],
+        std: Sequence[float],
+        class_colors: Sequence[Sequence[int]] | None = None,
+        class_weights: Sequence[float] | None = None,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        train_augment: Any | None = None,
+        eval_augment: Any | None = None,
+        on_bad_sample: str = "error",
+        test_split: str = "test",
+        crop_size: Sequence[int] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if len(class_names) != num_classes:
+            raise ConfigError(
+                f"data.class_names has {len(class_names)} entries but data.num_classes is "
+                f"{num_classes}; give one name per class."
+            )
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ConfigError(
+                f"data.on_bad_sample='{on_bad_sample}' is not one of {BAD_SAMPLE_POLICIES}."
+            )
+        self.name = name
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.class_names = list(class_names)
+        self.class_colors = [list(c) for c in class_colors] if class_colors else None
+        self.class_weights = list(class_weights) if class_weights else None
+        self.mean, self.std = list(mean), list(std)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.train_augment, self.eval_augment = train_augment, eval_augment
+        self.on_bad_sample = on_bad_sample
+        self.test_split = test_split
+        # the training input size (H, W): read by the augmentation config and by reports
+        self.crop_size = tuple(crop_size) if crop_size else None
+        self.seed = seed
+        self.datasets: dict[str, SegmentationDataset] = {}
+
+    # -- to implement -------------------------------------------------------------------
+    def make_dataset(self, split: str, augment: Any | None) -> SegmentationDataset:
+        raise NotImplementedError
+
+    # -- Lightning hooks ------------------------------------------------------------------
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def per_device(self, batch_size: int, key: str) -> int:
+        _, world = self._world()
+        if batch_size % world:
+            raise ConfigError(
+                f"data.{key}={batch_size} is the global batch size and must divide evenly "
+                f"across {world} devices; use a multiple of {world}."
+            )
+        return batch_size // world
+
+    def dataset(self, split: str) -> SegmentationDataset:
+        if split not in self.datasets:
+            augment = self.train_augment if split == "train" else self.eval_augment
+            ds = self.make_dataset(split, augment)
+            if self.on_bad_sample == "skip":
+                bad = ds.find_bad()
+                if bad:
+                    log.warning(
+                        "data.on_bad_sample=skip: leaving out %d bad sample(s) of split '%s':\n%s",
+                        len(bad),
+                        split,
+                        "\n".join(f"  {k}: {v}" for k, v in bad.items()),
+                    )
+                    ds.drop(set(bad))
+            if len(ds) == 0:
+                raise DataError(f"split '{split}' of data set '{self.name}' has no samples.")
+            self.datasets[split] = ds
+        return self.datasets[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        splits = {"fit": ["train", "val"], "validate": ["val"], "test": [self.test_split]}
+        for split in splits.get(stage or "fit", []):
+            self.dataset(split)
+
+    def _loader(self, dataset, sampler, batch_size: int) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            pin_memory=torch.cuda.is_available(),
+            # each epoch re-sends the sampler's seeds; workers need no state of their own
+            persistent_workers=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        ds = self.dataset("train")
+        rank, world = self._world()
+        bs = self.per_device(self.batch_size, "batch_size")
+        return self._loader(ds, SeededTrainSampler(len(ds), self.seed, rank, world), bs)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        ds = self.dataset(split)
+        rank, world = self._world()
+        bs = self.per_device(self.eval_batch_size, "eval_batch_size")
+        return self._loader(ds, ShardedEvalSampler(len(ds), rank, world), bs)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.test_split)

@@ -1,0 +1,105 @@
+"""``seglab-eval``: evaluate a checkpoint on a split and print a per-class IoU table."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+from rich.console import Console
+from rich.table import Table
+
+from seglab.config import config_dir, reports_errors
+from seglab.errors import SeglabError
+from seglab.runs import register_resolvers
+from seglab.train import build_list
+
+log = logging.getLogger("seglab.eval")
+
+
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """Load a seglab checkpoint, with a message that says what is wrong with a bad file."""
+    file = Path(path)
+    if not file.is_file():
+        raise SeglabError(f"ckpt_path={path} does not exist.")
+    try:
+        ckpt = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated / foreign files
+        raise SeglabError(
+            f"cannot load checkpoint {path}: {exc}. Is the file complete? "
+            "Use another checkpoint of the run (e.g. checkpoints/last.ckpt)."
+        ) from None
+    if not isinstance(ckpt, dict) or not (ckpt.get("seglab") or {}).get("config"):
+        raise SeglabError(f"{path} is not a seglab checkpoint (it carries no seglab config).")
+    return ckpt
+
+
+def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]) -> Table:
+    table = Table(title=f"{prefix} results")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for name in class_names:
+        table.add_row(name, f"{metrics.get(f'{prefix}/IoU/{name}', float('nan')):.4f}")
+    table.add_section()
+    table.add_row("mIoU", f"{metrics[f'{prefix}/mIoU']:.4f}", style="bold")
+    table.add_row("pixel accuracy", f"{metrics[f'{prefix}/pixel_acc']:.4f}")
+    return table
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    ckpt = load_checkpoint(cfg.ckpt_path)
+    train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
+    data_cfg = cfg.get("data") or train_cfg.data
+    if cfg.split not in ("val", "test"):
+        raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
+    L.seed_everything(cfg.seed)
+    datamodule = instantiate(data_cfg)
+    datamodule.test_split = cfg.split
+    # the model as trained, with the evaluation data's classes (they must match)
+    model_cfg = train_cfg.model
+    if data_cfg.num_classes != train_cfg.data.num_classes:
+        raise SeglabError(
+            f"the checkpoint predicts {train_cfg.data.num_classes} classes but data "
+            f"'{data_cfg.name}' has {data_cfg.num_classes}."
+        )
+    with open_dict(model_cfg):
+        model_cfg.class_names = list(data_cfg.class_names)
+        model_cfg.ignore_index = data_cfg.ignore_index
+    model = instantiate(model_cfg)
+    model.load_state_dict(ckpt["state_dict"])
+    model.run_config = ckpt["seglab"]["config"]
+    with open_dict(cfg):
+        cfg.run_id = f"eval-{Path(cfg.ckpt_path).stem}"
+    loggers = build_list(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    run = trainer.validate if cfg.split == "val" else trainer.test
+    prefix = "val" if cfg.split == "val" else "test"
+    out = run(model, datamodule=datamodule, verbose=False)[0]
+    if rank_zero_only.rank == 0:
+        Console().print(results_table(out, prefix, list(data_cfg.class_names)))
+        log.info("%s/mIoU=%.6f %s/pixel_acc=%.6f", prefix, out[f"{prefix}/mIoU"], prefix,
+                 out[f"{prefix}/pixel_acc"])
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+@reports_errors
+def _hydra_main(cfg: DictConfig) -> None:
+    torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
+    evaluate(cfg)
+
+
+def main() -> None:
+    """Console entry point."""
+    register_resolvers()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

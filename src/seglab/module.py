@@ -1,0 +1,148 @@
+"""SegmentationModule: loss, optimisation, torchmetrics and logging for any segmenter."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from torch import Tensor, nn
+
+from seglab.metrics import SegMetrics
+
+
+class SegmentationModule(L.LightningModule):
+    """Trains ``net`` (B×3×H×W → B×C×H×W logits) and measures it.
+
+    ``optimizer`` and ``scheduler`` are factories (Hydra partials). The scheduler is
+    called with the optimizer and, when it takes ``total_iters`` (e.g. torch's
+    ``PolynomialLR``, DeepLab's "poly" policy), the run's total optimizer steps; it steps
+    every optimizer step.
+
+    Logged: ``train/loss``, ``lr``, ``{val,test}/loss``, ``{val,test}/mIoU``,
+    ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``, ``val/mIoU_best``, and a few
+    ``val/examples`` images with predicted and true masks on W&B.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        num_classes: int,
+        ignore_index: int,
+        class_names: Sequence[str],
+        scheduler: Callable[..., Any] | None = None,
+        log_images: int = 4,
+    ) -> None:
+        super().__init__()
+        self.net, self.loss = net, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.class_names = list(class_names)
+        self.log_images = log_images
+        self.metrics = nn.ModuleDict(
+            {stage: SegMetrics(num_classes, ignore_index) for stage in ("val", "test")}
+        )
+        self.best_miou: float | None = None
+        # the resolved run config, stored in every checkpoint so seglab-eval can rebuild us
+        self.run_config: dict | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    # -- training ---------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        logits = self(batch["image"])
+        loss = self.loss(logits, batch["mask"])
+        bs = batch["image"].shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, batch_size=bs)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return optimizer
+        kwargs = {}
+        target = getattr(self.scheduler_factory, "func", self.scheduler_factory)
+        if "total_iters" in inspect.signature(target).parameters and "total_iters" not in getattr(
+            self.scheduler_factory, "keywords", {}
+        ):
+            kwargs["total_iters"] = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = self.scheduler_factory(optimizer, **kwargs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+        logits = self(batch["image"])
+        loss = self.loss(logits, batch["mask"])
+        preds = logits.argmax(dim=1)
+        self.metrics[stage].update(preds, batch["mask"])
+        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
+        if stage == "val" and batch_idx == 0:
+            self._log_examples(batch, preds)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        result = self.metrics[stage].compute()
+        self.metrics[stage].reset()
+        values = {f"{stage}/pixel_acc": result["pixel_acc"]}
+        values.update(
+            {f"{stage}/IoU/{name}": iou for name, iou in zip(self.class_names, result["IoU"])}
+        )
+        if stage == "val" and not self.trainer.sanity_checking:
+            miou = float(result["mIoU"])
+            if self.best_miou is None or miou > self.best_miou:
+                self.best_miou = miou
+            values["val/mIoU_best"] = torch.tensor(self.best_miou)
+        self.log_dict(values, sync_dist=True)
+        self.log(f"{stage}/mIoU", result["mIoU"], prog_bar=True, sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step("val", batch, batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step("test", batch, batch_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def _log_examples(self, batch: dict[str, Any], preds: Tensor) -> None:
+        """A few images with predicted and true masks as W&B segmentation overlays."""
+        if self.trainer.sanity_checking or self.global_rank != 0 or self.log_images <= 0:
+            return
+        loggers = [lg for lg in self.loggers if isinstance(lg, WandbLogger)]
+        if not loggers:
+            return
+        labels = dict(enumerate(self.class_names))
+        labels[self.ignore_index] = "void"
+        n = min(self.log_images, len(preds))
+        images = [batch["raw"][i].cpu().numpy() for i in range(n)]
+        masks = [
+            {
+                "prediction": {"mask_data": preds[i].cpu().numpy(), "class_labels": labels},
+                "ground_truth": {"mask_data": batch["mask"][i].cpu().numpy(), "class_labels": labels},
+            }
+            for i in range(n)
+        ]
+        for lg in loggers:
+            lg.log_image(
+                "val/examples", images, step=self.global_step, masks=masks, caption=batch["name"][:n]
+            )
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["seglab"] = {"config": self.run_config, "best_miou": self.best_miou}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("seglab", {})
+        self.best_miou = state.get("best_miou")
+        if self.run_config is None:
+            self.run_config = state.get("config")

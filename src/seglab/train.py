@@ -1,0 +1,106 @@
+"""``seglab-train``: compose a run from config groups, fit, checkpoint, resume."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from seglab.callbacks import StopAfterEpochs
+from seglab.config import config_dir, reports_errors
+from seglab.errors import SeglabError, clean_message
+from seglab.runs import RunInfo, register_resolvers, resume_argv, resume_checkpoint
+
+log = logging.getLogger("seglab.train")
+
+
+def build_list(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a ``callbacks`` / ``logger`` group that has a target."""
+    if not group:
+        return []
+    return [instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """The data module, model and trainer a config describes."""
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    model.run_config = OmegaConf.to_container(cfg, resolve=True)
+    callbacks = build_list(cfg.get("callbacks"))
+    if cfg.get("stop_after_epochs"):
+        callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
+    loggers = build_list(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return datamodule, model, trainer
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit (and optionally test) one run; returns ``cfg.optimized_metric`` for sweepers."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    overrides = list(HydraConfig.get().overrides.task)
+    info = RunInfo.load_or_create(run_dir, overrides)
+    ckpt_path = cfg.get("ckpt_path")
+    if cfg.get("resume") and not ckpt_path:
+        ckpt_path = str(resume_checkpoint(run_dir))
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise SeglabError(f"ckpt_path={ckpt_path} does not exist.")
+    with open_dict(cfg):
+        cfg.run_id = info.run_id
+
+    if rank_zero_only.rank == 0:
+        info.save(run_dir)
+        (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        log.info("run folder: %s (W&B id %s)%s", run_dir, info.run_id,
+                 f", resuming from {ckpt_path}" if ckpt_path else "")
+
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, model, trainer = build_run(cfg)
+    for lg in trainer.loggers:
+        lg.log_hyperparams(
+            {
+                "config": OmegaConf.to_container(cfg, resolve=True),
+                "overrides": overrides,
+                "git": info.git,
+                "run_dir": str(run_dir),
+            }
+        )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if cfg.get("test"):
+        trainer.test(model, datamodule=datamodule, ckpt_path="best")
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
+    if rank_zero_only.rank == 0:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        log.info("done: val/mIoU_best=%s, best checkpoint %s", metrics.get("val/mIoU_best"), best)
+    return metrics.get(cfg.get("optimized_metric") or "", None)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+@reports_errors
+def _hydra_main(cfg: DictConfig) -> float | None:
+    torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
+    return train(cfg)
+
+
+def main() -> None:
+    """Console entry point."""
+    register_resolvers()
+    try:
+        sys.argv[1:] = resume_argv(sys.argv[1:])
+    except SeglabError as exc:
+        print(f"seglab: error: {clean_message(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
