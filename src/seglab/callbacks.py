@@ -14,6 +14,11 @@ from lightning.pytorch.callbacks import Callback
 log = logging.getLogger(__name__)
 
 
+def _numpy_state() -> tuple:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return kind, keys.tolist(), int(pos), int(has_gauss), float(cached)
+
+
 class RNGStateCheckpoint(Callback):
     """Stores the torch / CUDA / NumPy / Python RNG states in checkpoints and restores them,
     so a resumed run draws the same dropout masks as an uninterrupted one."""
@@ -21,7 +26,8 @@ class RNGStateCheckpoint(Callback):
     def state_dict(self) -> dict[str, Any]:
         state = {
             "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
+            # plain Python types: checkpoints stay loadable with torch.load(weights_only=True)
+            "numpy": _numpy_state(),
             "python": random.getstate(),
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -30,24 +36,29 @@ class RNGStateCheckpoint(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         torch.set_rng_state(state_dict["torch"])
-        np.random.set_state(state_dict["numpy"])
+        kind, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
         random.setstate(state_dict["python"])
         if "cuda" in state_dict and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
 class StopAfterEpochs(Callback):
-    """End this invocation after ``epochs`` epochs while keeping the schedule of
-    ``trainer.max_epochs`` (LR decay included): for time-sliced jobs continued with
-    ``seglab-train resume=<run folder>``."""
+    """End this invocation after ``epochs`` more epochs while keeping the schedule of
+    ``trainer.max_epochs`` (LR decay included): for time-sliced jobs, each continued with
+    ``seglab-train resume=<run folder>`` (which runs ``epochs`` more, unless
+    ``stop_after_epochs=null`` is given)."""
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
+        self.first_epoch = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.first_epoch = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch + 1 >= self.epochs and trainer.current_epoch + 1 < (
-            trainer.max_epochs or 0
-        ):
+        done = trainer.current_epoch + 1
+        if done - self.first_epoch >= self.epochs and done < (trainer.max_epochs or 0):
             log.info(
                 "stop_after_epochs=%d reached; continue with seglab-train resume=%s",
                 self.epochs,

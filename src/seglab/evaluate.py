@@ -55,7 +55,11 @@ def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     ckpt = load_checkpoint(cfg.ckpt_path)
     train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
-    data_cfg = cfg.get("data") or train_cfg.data
+    data_cfg = cfg.get("data")
+    if data_cfg is None:
+        data_cfg = train_cfg.data
+    elif "_target_" not in data_cfg:  # +data.key=value patches the checkpoint's data config
+        data_cfg = OmegaConf.merge(train_cfg.data, data_cfg)
     if cfg.split not in ("val", "test"):
         raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
     L.seed_everything(cfg.seed)

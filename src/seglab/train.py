@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from seglab.callbacks import StopAfterEpochs
 from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError, clean_message
+from seglab.loggers import ResumableCSVLogger
 from seglab.runs import RunInfo, register_resolvers, resume_argv, resume_checkpoint
 
 log = logging.getLogger("seglab.train")
@@ -64,6 +65,11 @@ def train(cfg: DictConfig) -> float | None:
 
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
+    if ckpt_path:
+        step = torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"]
+        for lg in trainer.loggers:
+            if isinstance(lg, ResumableCSVLogger) and lg.truncate_after(step):
+                log.info("dropped CSV rows logged after the checkpoint's step %d", step)
     for lg in trainer.loggers:
         lg.log_hyperparams(
             {

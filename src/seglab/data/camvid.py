@@ -73,7 +73,12 @@ class ListDataset(SegmentationDataset):
                 "Fix data.root, restore the files, or set data.on_bad_sample=skip."
             )
         if missing:
-            log.warning("leaving out %d missing file(s) listed in %s", len(missing), list_path)
+            log.warning(
+                "data.on_bad_sample=skip: leaving out %d missing file(s) listed in %s:\n  %s",
+                len(missing),
+                list_path,
+                "\n  ".join(missing),
+            )
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         img, lbl = self.pairs[index]

@@ -28,7 +28,7 @@ def sample_seed(base: int, epoch: int, index: int) -> int:
 def read_rgb(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
+            return np.array(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(
             f"cannot read image {path}: {exc}. Replace the file, or set "

@@ -17,7 +17,7 @@ SHAPES = ("background", "disc", "square", "triangle", "ring")
 
 def _shape_mask(kind: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
-    r = rng.uniform(0.12, 0.28) * min(h, w)
+    r = rng.uniform(0.18, 0.35) * min(h, w)
     cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
     if kind == 1:  # disc
         return (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
@@ -41,7 +41,7 @@ def make_sample(seed: int, size: tuple[int, int], num_classes: int) -> tuple[np.
     base = rng.uniform(90, 160, size=3)
     image = base + 25 * stripes[..., None] + rng.normal(0, 12, size=(h, w, 3))
     mask = np.zeros((h, w), dtype=np.int64)
-    for _ in range(rng.integers(1, 4)):
+    for _ in range(rng.integers(1, 3)):
         kind = int(rng.integers(1, num_classes))
         region = _shape_mask(kind, h, w, rng)
         colour = np.array(_CLASS_COLOURS[kind]) + rng.normal(0, 25, size=3)

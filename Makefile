@@ -1,0 +1,29 @@
+# Fresh machine: `make train` sets up .venv and runs the default training;
+# `make test` sets up .venv and runs the test suite. Both need only python3 >= 3.10.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install train test lint clean
+
+$(BIN)/seglab-train: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/seglab-train
+
+train: install
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/seglab-train $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/pre-commit run --all-files
+
+clean:
+	rm -rf $(VENV) outputs multirun

@@ -1,0 +1,112 @@
+"""Shared helpers: run the console entry points in a temp folder, read what they wrote."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CAMVID = Path(os.environ.get("SEGLAB_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
+
+# a small, deterministic synthetic run: ~1 s an epoch on two CPU cores
+SMALL = [
+    "data.image_size=[64,64]",
+    "data.lengths={train:64,val:18,test:16}",
+    "trainer.deterministic=true",
+    "model.optimizer.lr=0.01",
+]
+
+
+@pytest.fixture(autouse=True)
+def _offline_wandb(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb_home"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb_cache"))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
+    monkeypatch.delenv("SEGLAB_LOG_DIR", raising=False)
+
+
+def run_cli(cmd: str, *args: str, cwd: Path, check: bool = True, timeout: int = 600):
+    """Run ``seglab-train`` / ``seglab-eval`` as a user would; fail with its output."""
+    proc = subprocess.run(
+        [str(BIN / cmd), *args],
+        cwd=cwd,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{cmd} {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+            f"\n--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def run_dirs(cwd: Path) -> list[Path]:
+    """Training run folders under ``outputs/<date>/<time>_<token>``."""
+    return sorted(p for p in (cwd / "outputs").glob("20*/*") if p.is_dir())
+
+
+def csv_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def val_per_epoch(run_dir: Path, key: str = "val/mIoU") -> list[float]:
+    return [float(r[key]) for r in csv_rows(run_dir) if r.get(key)]
+
+
+def wandb_runs(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "wandb").glob("offline-run-*"))
+
+
+def wandb_summary(wandb_run: Path) -> dict:
+    proc = subprocess.run(
+        [str(BIN / "wandb"), "leet", "inspect", "--summary", "--json", str(wandb_run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def camvid_root() -> Path:
+    """The shared CamVid folder; a missing one fails under CI and skips elsewhere."""
+    if (CAMVID / "train.txt").is_file():
+        return CAMVID
+    message = f"CamVid not found at {CAMVID} (set SEGLAB_CAMVID)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def write_segnet_layout(
+    root: Path, splits: dict[str, int], size=(24, 32), num_classes=11, seed=0
+) -> Path:
+    """Small generated images and label maps in CamVid's SegNet layout."""
+    rng = np.random.default_rng(seed)
+    for split, count in splits.items():
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / f"{split}annot").mkdir(parents=True, exist_ok=True)
+        lines = []
+        for i in range(count):
+            name = f"{split}_{i:03d}.png"
+            image = rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
+            label = rng.integers(0, num_classes + 1, size=size, dtype=np.uint8)
+            Image.fromarray(image).save(root / split / name)
+            Image.fromarray(label).save(root / f"{split}annot" / name)
+            lines.append(f"/SegNet/CamVid/{split}/{name} /SegNet/CamVid/{split}annot/{name}")
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
