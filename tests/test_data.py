@@ -22,8 +22,14 @@ COMMON = dict(mean=[0.5] * 3, std=[0.25] * 3)
 
 def camvid(root, **kw):
     args = dict(
-        name="camvid", root=str(root), num_classes=11, ignore_index=11,
-        class_names=CAMVID_NAMES, batch_size=2, num_workers=0, **COMMON,
+        name="camvid",
+        root=str(root),
+        num_classes=11,
+        ignore_index=11,
+        class_names=CAMVID_NAMES,
+        batch_size=2,
+        num_workers=0,
+        **COMMON,
     )
     args.update(kw)
     return CamVidDataModule(**args)
@@ -31,9 +37,15 @@ def camvid(root, **kw):
 
 def synthetic(**kw):
     args = dict(
-        name="synthetic", num_classes=5, ignore_index=255,
-        class_names=["bg", "disc", "square", "triangle", "ring"], image_size=(48, 48),
-        lengths={"train": 8, "val": 5, "test": 4}, batch_size=4, num_workers=0, **COMMON,
+        name="synthetic",
+        num_classes=5,
+        ignore_index=255,
+        class_names=["bg", "disc", "square", "triangle", "ring"],
+        image_size=(48, 48),
+        lengths={"train": 8, "val": 5, "test": 4},
+        batch_size=4,
+        num_workers=0,
+        **COMMON,
     )
     args.update(kw)
     return SyntheticDataModule(**args)
@@ -158,7 +170,9 @@ def test_label_out_of_range(tmp_path):
     label = np.full((24, 32), 3, np.uint8)
     label[0, :3] = [12, 40, 11]  # 11 is void and fine, 12 and 40 are not
     Image.fromarray(label).save(tmp_path / "valannot" / "val_000.png")
-    with pytest.raises(DataError, match=r"'val_000': label values \[12, 40\] are outside \[0, 11\)"):
+    with pytest.raises(
+        DataError, match=r"'val_000': label values \[12, 40\] are outside \[0, 11\)"
+    ):
         camvid(tmp_path).dataset("val")[0]
 
 
@@ -192,7 +206,9 @@ def test_unknown_policy_and_class_names():
 def test_mixed_sizes_in_one_batch_are_named(tmp_path):
     write_segnet_layout(tmp_path, {"train": 1, "val": 1})
     write_segnet_layout(tmp_path / "other", {"val": 1}, size=(20, 30))
-    (tmp_path / "val" / "val_001.png").write_bytes((tmp_path / "other/val/val_000.png").read_bytes())
+    (tmp_path / "val" / "val_001.png").write_bytes(
+        (tmp_path / "other/val/val_000.png").read_bytes()
+    )
     (tmp_path / "valannot" / "val_001.png").write_bytes(
         (tmp_path / "other/valannot/val_000.png").read_bytes()
     )

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch.nn import functional as F
 
-from seglab.models import Segmenter, VGG16FCN
+from seglab.models import VGG16FCN, Segmenter
 from seglab.models.geometry import Geometry
 from seglab.models.heads import FCNHead
 from seglab.models.heads.fcn import bilinear_kernel

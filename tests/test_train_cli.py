@@ -69,7 +69,9 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     (tmp_path / "b").mkdir()
     # a config that learns within 3 epochs, so the per-epoch values differ
     args = ["data.lengths={train:96,val:16}", "data.batch_size=8", "trainer.deterministic=true"]
-    run_cli("seglab-train", *args, "trainer.max_epochs=3", "stop_after_epochs=1", cwd=tmp_path / "a")
+    run_cli(
+        "seglab-train", *args, "trainer.max_epochs=3", "stop_after_epochs=1", cwd=tmp_path / "a"
+    )
     (run_a,) = run_dirs(tmp_path / "a")
     assert len(val_per_epoch(run_a)) == 1
     run_cli("seglab-train", f"resume={run_a}", "stop_after_epochs=null", cwd=tmp_path / "a")
@@ -108,9 +110,17 @@ def test_resume_matches_uninterrupted_run(tmp_path):
 def test_ddp_two_processes_match_one(tmp_path):
     """trainer=ddp_cpu devices=2 (gloo, strategy ddp): one folder, one W&B run, same mIoU."""
     run_cli(
-        "seglab-train", *SMALL, "data.image_size=[96,96]", "data.lengths={train:128,val:18}",
-        "trainer=ddp_cpu", "trainer.devices=2", "trainer.max_epochs=6", "model.optimizer.lr=0.005",
-        "data.batch_size=16", "data.eval_batch_size=6", cwd=tmp_path,
+        "seglab-train",
+        *SMALL,
+        "data.image_size=[96,96]",
+        "data.lengths={train:128,val:18}",
+        "trainer=ddp_cpu",
+        "trainer.devices=2",
+        "trainer.max_epochs=6",
+        "model.optimizer.lr=0.005",
+        "data.batch_size=16",
+        "data.eval_batch_size=6",
+        cwd=tmp_path,
     )
     (run,) = run_dirs(tmp_path)
     assert len(wandb_runs(run)) == 1
@@ -119,7 +129,9 @@ def test_ddp_two_processes_match_one(tmp_path):
     ddp_miou = val_per_epoch(run)[-1]
     # one process, same weights (last.ckpt) and data, same per-device batch of 3
     run_cli(
-        "seglab-eval", f"ckpt_path={run}/checkpoints/last.ckpt", "+data.eval_batch_size=3",
+        "seglab-eval",
+        f"ckpt_path={run}/checkpoints/last.ckpt",
+        "+data.eval_batch_size=3",
         cwd=tmp_path,
     )
     (eval_run,) = (tmp_path / "outputs" / "eval").glob("*/*")
@@ -132,9 +144,15 @@ def test_ddp_two_processes_match_one(tmp_path):
 def test_camvid_short_run_logs_all_classes(tmp_path):
     root = camvid_root()
     run_cli(
-        "seglab-train", "data=camvid", f"data.root={root}", "data.crop_size=[96,128]",
-        "data.batch_size=4", "trainer.max_epochs=1", "trainer.limit_train_batches=4",
-        "trainer.limit_val_batches=3", cwd=tmp_path,
+        "seglab-train",
+        "data=camvid",
+        f"data.root={root}",
+        "data.crop_size=[96,128]",
+        "data.batch_size=4",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=4",
+        "trainer.limit_val_batches=3",
+        cwd=tmp_path,
     )
     (run,) = run_dirs(tmp_path)
     names = yaml.safe_load((run / "config_resolved.yaml").read_text())["data"]["class_names"]
@@ -149,8 +167,10 @@ def test_camvid_short_run_logs_all_classes(tmp_path):
 
 def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
     args = [str(BIN / "seglab-train"), *SMALL, "trainer=debug", "logger=none"]
-    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
     for p in procs:
         assert p.wait(timeout=300) == 0, p.stderr.read().decode()[-2000:]
     assert len(run_dirs(tmp_path)) == 2
@@ -166,7 +186,10 @@ def _fails(tmp_path, *args, cmd="seglab-train"):
 
 def test_unknown_config_key(tmp_path):
     err = _fails(tmp_path, "trainer.max_epoch=3")
-    assert "Could not override 'trainer.max_epoch'" in err and "Key 'max_epoch' is not in struct" in err
+    assert (
+        "Could not override 'trainer.max_epoch'" in err
+        and "Key 'max_epoch' is not in struct" in err
+    )
 
 
 def test_unknown_config_option(tmp_path):
@@ -189,8 +212,13 @@ def test_corrupt_image_in_worker_is_named(tmp_path):
     root = write_segnet_layout(tmp_path / "cv", {"train": 4, "val": 4})
     (root / "val" / "val_002.png").write_bytes(b"garbage")
     err = _fails(
-        tmp_path, "data=camvid", f"data.root={root}", "data.num_workers=2",
-        "data.crop_size=[16,16]", "data.batch_size=2", "trainer=debug",
+        tmp_path,
+        "data=camvid",
+        f"data.root={root}",
+        "data.num_workers=2",
+        "data.crop_size=[16,16]",
+        "data.batch_size=2",
+        "trainer=debug",
     )
     assert "seglab: error: cannot read image" in err and "val_002.png" in err
 

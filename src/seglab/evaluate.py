@@ -87,8 +87,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     out = run(model, datamodule=datamodule, verbose=False)[0]
     if rank_zero_only.rank == 0:
         Console().print(results_table(out, prefix, list(data_cfg.class_names)))
-        log.info("%s/mIoU=%.6f %s/pixel_acc=%.6f", prefix, out[f"{prefix}/mIoU"], prefix,
-                 out[f"{prefix}/pixel_acc"])
+        log.info(
+            "%s/mIoU=%.6f %s/pixel_acc=%.6f",
+            prefix,
+            out[f"{prefix}/mIoU"],
+            prefix,
+            out[f"{prefix}/pixel_acc"],
+        )
     return out
 
 

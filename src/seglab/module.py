@@ -75,7 +75,10 @@ class SegmentationModule(L.LightningModule):
         ):
             kwargs["total_iters"] = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = self.scheduler_factory(optimizer, **kwargs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     # -- evaluation -----------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
@@ -128,13 +131,20 @@ class SegmentationModule(L.LightningModule):
         masks = [
             {
                 "prediction": {"mask_data": preds[i].cpu().numpy(), "class_labels": labels},
-                "ground_truth": {"mask_data": batch["mask"][i].cpu().numpy(), "class_labels": labels},
+                "ground_truth": {
+                    "mask_data": batch["mask"][i].cpu().numpy(),
+                    "class_labels": labels,
+                },
             }
             for i in range(n)
         ]
         for lg in loggers:
             lg.log_image(
-                "val/examples", images, step=self.global_step, masks=masks, caption=batch["name"][:n]
+                "val/examples",
+                images,
+                step=self.global_step,
+                masks=masks,
+                caption=batch["name"][:n],
             )
 
     # -- checkpoints ------------------------------------------------------------------------

@@ -60,8 +60,12 @@ def train(cfg: DictConfig) -> float | None:
     if rank_zero_only.rank == 0:
         info.save(run_dir)
         (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        log.info("run folder: %s (W&B id %s)%s", run_dir, info.run_id,
-                 f", resuming from {ckpt_path}" if ckpt_path else "")
+        log.info(
+            "run folder: %s (W&B id %s)%s",
+            run_dir,
+            info.run_id,
+            f", resuming from {ckpt_path}" if ckpt_path else "",
+        )
 
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
@@ -87,7 +91,7 @@ def train(cfg: DictConfig) -> float | None:
     if rank_zero_only.rank == 0:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         log.info("done: val/mIoU_best=%s, best checkpoint %s", metrics.get("val/mIoU_best"), best)
-    return metrics.get(cfg.get("optimized_metric") or "", None)
+    return metrics.get(cfg.get("optimized_metric") or "")
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")

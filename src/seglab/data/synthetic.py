@@ -31,7 +31,9 @@ def _shape_mask(kind: int, h: int, w: int, rng: np.random.Generator) -> np.ndarr
     return (d <= r) & (d >= r * 0.55)
 
 
-def make_sample(seed: int, size: tuple[int, int], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def make_sample(
+    seed: int, size: tuple[int, int], num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """One deterministic image / mask pair."""
     rng = np.random.default_rng(seed)
     h, w = size

@@ -15,7 +15,9 @@ class Geometry:
     stride: float = 1.0
     offset: float = 0.0
 
-    def through(self, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Geometry:
+    def through(
+        self, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+    ) -> Geometry:
         """Geometry after a conv or pool layer with the given parameters."""
         centre = dilation * (kernel - 1) / 2 - padding
         return Geometry(self.stride * stride, self.offset + self.stride * centre)
