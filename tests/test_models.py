@@ -7,20 +7,20 @@ import torch
 import torchvision
 from torch.nn import functional as F
 
-from seglab.models import VGG16FCN, Segmenter
+from seglab.models import VGG16, Segmenter
 from seglab.models.geometry import Geometry
 from seglab.models.heads import FCNHead
 from seglab.models.heads.fcn import bilinear_kernel
 
 
 def fcn32s(num_classes=5, **backbone):
-    return Segmenter(VGG16FCN(**backbone), partial(FCNHead, num_classes=num_classes))
+    return Segmenter(VGG16(**backbone), partial(FCNHead, num_classes=num_classes))
 
 
 def test_caffe_crop_offset_is_19():
     # voc-fcn32s's crop layer uses offset 19 for the pad-100 VGG16
     model = fcn32s(width=0.125)
-    assert model.head.out_geometry == Geometry(1.0, -19.0)
+    assert model.backbone.geometry["out"].upsampled(64, 32) == Geometry(1.0, -19.0)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (97, 131), (128, 128), (321, 481)])
@@ -69,4 +69,4 @@ def test_parameter_count_matches_vgg16_as_convolutions():
 
 def test_unknown_feature_is_named():
     with pytest.raises(ValueError, match="reads feature 'pool9'"):
-        Segmenter(VGG16FCN(width=0.0625), partial(FCNHead, num_classes=3, feature="pool9"))
+        Segmenter(VGG16(width=0.0625), partial(FCNHead, num_classes=3, feature="pool9"))

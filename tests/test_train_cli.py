@@ -43,7 +43,7 @@ def test_default_training_learns_and_reaches_wandb(tmp_path):
     assert abs(metrics["val/mIoU_best"] - max(miou)) < 1e-7
     for name in CLASSES:
         assert f"val/IoU/{name}" in metrics
-    assert {"train/loss_epoch", "lr", "val/pixel_acc"} <= set(metrics) | {"lr"}
+    assert {"train/loss", "train/loss_epoch", "lr", "val/loss", "val/pixel_acc"} <= set(metrics)
     examples = metrics["val/examples"]
     assert examples["_type"] == "images/separated" and len(examples["all_masks"]) == 4
     assert set(examples["all_masks"][0]) == {"prediction", "ground_truth"}

@@ -75,6 +75,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     with open_dict(model_cfg):
         model_cfg.class_names = list(data_cfg.class_names)
         model_cfg.ignore_index = data_cfg.ignore_index
+        # the checkpoint holds every weight: no ImageNet download, no staged init
+        model_cfg.init_from = None
+        if OmegaConf.select(model_cfg, "net.backbone.pretrained"):
+            model_cfg.net.backbone.pretrained = None
+        if cfg.get("eval_scales"):
+            model_cfg.eval_scales = list(cfg.eval_scales)
+        if cfg.get("eval_flip") is not None:
+            model_cfg.eval_flip = cfg.eval_flip
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
     model.run_config = ckpt["seglab"]["config"]

@@ -10,8 +10,11 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from seglab.metrics import SegMetrics
+from seglab.models.segmenter import resize
+from seglab.models.weights import init_from_checkpoint
 
 
 class SegmentationModule(L.LightningModule):
@@ -22,7 +25,7 @@ class SegmentationModule(L.LightningModule):
     ``PolynomialLR``, DeepLab's "poly" policy), the run's total optimizer steps; it steps
     every optimizer step.
 
-    Logged: ``train/loss``, ``lr``, ``{val,test}/loss``, ``{val,test}/mIoU``,
+    Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``, ``{val,test}/mIoU``,
     ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``, ``val/mIoU_best``, and a few
     ``val/examples`` images with predicted and true masks on W&B.
     """
@@ -37,6 +40,10 @@ class SegmentationModule(L.LightningModule):
         class_names: Sequence[str],
         scheduler: Callable[..., Any] | None = None,
         log_images: int = 4,
+        aux_loss_weight: float = 0.4,
+        init_from: str | None = None,
+        eval_scales: Sequence[float] = (1.0,),
+        eval_flip: bool = False,
     ) -> None:
         super().__init__()
         self.net, self.loss = net, loss
@@ -44,6 +51,11 @@ class SegmentationModule(L.LightningModule):
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names = list(class_names)
         self.log_images = log_images
+        self.aux_loss_weight = aux_loss_weight
+        self.eval_scales = [float(v) for v in eval_scales]
+        self.eval_flip = eval_flip
+        if init_from:  # staged training: FCN-16s from FCN-32s, FCN-8s from FCN-16s
+            init_from_checkpoint(self.net, init_from)
         self.metrics = nn.ModuleDict(
             {stage: SegMetrics(num_classes, ignore_index) for stage in ("val", "test")}
         )
@@ -52,14 +64,37 @@ class SegmentationModule(L.LightningModule):
         self.run_config: dict | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        out = self.net(x)
+        return out["out"] if isinstance(out, dict) else out
+
+    def predict_logits(self, x: Tensor) -> Tensor:
+        """Evaluation output: logits, or with test-time augmentation (``eval_scales``,
+        ``eval_flip``) the log of the softmax probabilities averaged over all views."""
+        if self.eval_scales == [1.0] and not self.eval_flip:
+            return self(x)
+        size = (x.shape[-2], x.shape[-1])
+        probs = None
+        for scale in self.eval_scales:
+            xs = x if scale == 1.0 else F.interpolate(x, scale_factor=scale, mode="bilinear")
+            for flip in (False, True) if self.eval_flip else (False,):
+                logits = self(xs.flip(-1) if flip else xs)
+                logits = resize(logits.flip(-1) if flip else logits, size)
+                p = logits.softmax(dim=1)
+                probs = p if probs is None else probs + p
+        views = len(self.eval_scales) * (2 if self.eval_flip else 1)
+        return (probs / views).clamp_min(1e-12).log()
 
     # -- training ---------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        logits = self(batch["image"])
-        loss = self.loss(logits, batch["mask"])
+        out = self.net(batch["image"])
+        if isinstance(out, dict):  # auxiliary head (training only)
+            loss = self.loss(out["out"], batch["mask"])
+            loss = loss + self.aux_loss_weight * self.loss(out["aux"], batch["mask"])
+        else:
+            loss = self.loss(out, batch["mask"])
         bs = batch["image"].shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=bs)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, batch_size=bs)
         return loss
 
@@ -82,7 +117,7 @@ class SegmentationModule(L.LightningModule):
 
     # -- evaluation -----------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
-        logits = self(batch["image"])
+        logits = self.predict_logits(batch["image"])
         loss = self.loss(logits, batch["mask"])
         preds = logits.argmax(dim=1)
         self.metrics[stage].update(preds, batch["mask"])

@@ -1,39 +1,64 @@
-"""Backbones: trunks that return named feature maps with known channels and geometry."""
+"""Backbones: torchvision trunks returning named features with known channels and geometry.
+
+Every backbone's ``forward`` returns ``{"c2", "c3", "c4", "c5", "out"}`` (nominal strides
+4, 8, 16, 32; dilation lowers the deeper ones to the output stride) and exposes
+``channels`` and ``geometry`` (``Geometry``: stride and offset of each map in input
+pixels) so heads can tap skips and align crops without knowing the trunk.
+"""
 
 from __future__ import annotations
 
+import torch
+import torchvision
 from torch import Tensor, nn
 
 from seglab.models.geometry import Geometry
+from seglab.models.weights import load_pretrained
 
-# VGG16's conv layers; "M" ends a stage with a 2x2 max pool (pool1 .. pool5).
+# VGG16's conv layers; "M" ends a stage with a max pool (pool1 .. pool5).
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+_FEATURE_OF_STAGE = {2: "c2", 3: "c3", 4: "c4", 5: "c5"}
 
 
-class VGG16FCN(nn.Module):
-    """VGG16 turned into convolutions as in Long et al. (FCN).
+class VGG16(nn.Module):
+    """VGG16 for FCN (Long et al.) or DeepLab (Chen et al.).
 
-    conv1_1 pads by 100 so that any input survives the 7x7 fc6 without padding, pooling
-    rounds up (Caffe), fc6 is a 7x7 conv and fc7 a 1x1 conv, each followed by dropout.
+    ``pooling="fcn"``: 2x2 pools that round up (Caffe), conv1_1 padded by 100 so any input
+    survives the 7x7 fc6, fc6/fc7 as convolutions with 4096 channels (``out`` = fc7).
+    ``pooling="deeplab"``: 3x3 stride-2 pools with padding 1; ``output_stride`` 8 or 16
+    sets the last pools to stride 1 and dilates the following convs (DeepLab v1's
+    stride-8 VGG16: pool4/pool5 at stride 1, conv5 at rate 2); with ``fc_channels=0``
+    there are no fc layers and ``out`` = pool5 (DeepLab's heads bring their own fc6/fc7).
+
     ``width`` scales every channel count (0.125 runs on two CPU cores); ``batch_norm``
-    adds BN after each conv, which lets small models train from scratch.
-
-    ``forward`` returns ``{"pool3", "pool4", "fc7"}`` at strides 8, 16 and 32.
+    adds BN after each conv (lets small models train from scratch).
     """
 
     def __init__(
         self,
         width: float = 1.0,
         batch_norm: bool = False,
+        pooling: str = "fcn",
+        output_stride: int = 32,
         conv1_padding: int = 100,
         fc_channels: int = 4096,
         fc6_kernel: int = 7,
         fc6_padding: int = 0,
         dropout: float = 0.5,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"model.net.backbone.width must be > 0, got {width}")
+        if pooling not in ("fcn", "deeplab"):
+            raise ValueError(
+                f"model.net.backbone.pooling must be 'fcn' or 'deeplab', got {pooling!r}"
+            )
+        if output_stride not in (8, 16, 32) or (pooling == "fcn" and output_stride != 32):
+            raise ValueError(
+                f"model.net.backbone.output_stride={output_stride}: VGG16 supports 32 with "
+                "pooling=fcn and 8 / 16 / 32 with pooling=deeplab"
+            )
 
         def scaled(c: int) -> int:
             return max(1, round(c * width))
@@ -41,39 +66,167 @@ class VGG16FCN(nn.Module):
         self.stages = nn.ModuleList()
         self.channels: dict[str, int] = {}
         self.geometry: dict[str, Geometry] = {}
-        geo, in_ch, layers, first = Geometry(), 3, [], True
+        geo, in_ch, layers, first, stride, dilation = Geometry(), 3, [], True, 1, 1
         for item in _VGG16:
             if item == "M":
-                layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
-                geo = geo.through(2, 2)
+                if pooling == "fcn":
+                    layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
+                    geo = geo.through(2, 2)
+                else:
+                    s = 2 if stride < output_stride else 1
+                    layers.append(nn.MaxPool2d(3, s, padding=1, ceil_mode=True))
+                    geo, stride = geo.through(3, s, 1), stride * s
+                    if s == 1:  # later convs see a denser map: dilate them instead
+                        dilation *= 2
                 self.stages.append(nn.Sequential(*layers))
-                name = f"pool{len(self.stages)}"
-                self.channels[name], self.geometry[name] = in_ch, geo
+                n = len(self.stages)
+                if n in _FEATURE_OF_STAGE:
+                    name = _FEATURE_OF_STAGE[n]
+                    self.channels[name], self.geometry[name] = in_ch, geo
                 layers = []
                 continue
-            out_ch, pad = scaled(item), (conv1_padding if first else 1)
-            layers.append(nn.Conv2d(in_ch, out_ch, 3, padding=pad))
+            out_ch = scaled(item)
+            d = dilation  # > 1 only after a stride-1 pool (DeepLab)
+            pad = conv1_padding if first else d
+            layers.append(nn.Conv2d(in_ch, out_ch, 3, padding=pad, dilation=d))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(out_ch))
             layers.append(nn.ReLU(inplace=True))
-            geo, in_ch, first = geo.through(3, 1, pad), out_ch, False
+            geo, in_ch, first = geo.through(3, 1, pad, d), out_ch, False
 
-        fc = scaled(fc_channels)
-        fc_layers: list[nn.Module] = [nn.Conv2d(in_ch, fc, fc6_kernel, padding=fc6_padding)]
-        if batch_norm:
-            fc_layers.append(nn.BatchNorm2d(fc))
-        fc_layers += [nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Conv2d(fc, fc, 1)]
-        if batch_norm:
-            fc_layers.append(nn.BatchNorm2d(fc))
-        fc_layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
-        self.fc = nn.Sequential(*fc_layers)
-        self.channels["fc7"] = fc
-        self.geometry["fc7"] = geo.through(fc6_kernel, 1, fc6_padding)
+        self.fc: nn.Module | None = None
+        if fc_channels:
+            fc = scaled(fc_channels)
+            layers = [nn.Conv2d(in_ch, fc, fc6_kernel, padding=fc6_padding)]
+            layers += [nn.BatchNorm2d(fc)] if batch_norm else []
+            layers += [nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Conv2d(fc, fc, 1)]
+            layers += [nn.BatchNorm2d(fc)] if batch_norm else []
+            layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            self.fc = nn.Sequential(*layers)
+            self.channels["out"] = fc
+            self.geometry["out"] = geo.through(fc6_kernel, 1, fc6_padding)
+        else:
+            self.channels["out"], self.geometry["out"] = in_ch, geo
+        if pretrained:
+            load_pretrained(self, pretrained, "vgg16_bn" if batch_norm else "vgg16")
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats: dict[str, Tensor] = {}
         for i, stage in enumerate(self.stages, start=1):
             x = stage(x)
-            feats[f"pool{i}"] = x
-        feats["fc7"] = self.fc(x)
-        return {k: feats[k] for k in ("pool3", "pool4", "fc7")}
+            if i in _FEATURE_OF_STAGE:
+                feats[_FEATURE_OF_STAGE[i]] = x
+        feats["out"] = self.fc(x) if self.fc is not None else x
+        return feats
+
+
+# kept for configs and checkpoints written before the zoo existed
+VGG16FCN = VGG16
+
+
+class ResNet(nn.Module):
+    """torchvision ResNet-50/101 with output stride 8/16/32 by dilation
+    (``replace_stride_with_dilation``) and DeepLab v3's multi-grid for the last stage.
+
+    Attribute names equal torchvision's, so ImageNet and torchvision segmentation weights
+    load without renaming."""
+
+    def __init__(
+        self,
+        depth: int = 50,
+        output_stride: int = 8,
+        multi_grid: list[int] | None = None,
+        pretrained: str | None = None,
+    ) -> None:
+        super().__init__()
+        if depth not in (50, 101):
+            raise ValueError(f"model.net.backbone.depth must be 50 or 101, got {depth}")
+        if output_stride not in (8, 16, 32):
+            raise ValueError(
+                f"model.net.backbone.output_stride must be 8, 16 or 32, got {output_stride}"
+            )
+        net = getattr(torchvision.models, f"resnet{depth}")(
+            weights=None,
+            replace_stride_with_dilation=[False, output_stride <= 16, output_stride <= 8],
+        )
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = (
+            net.layer1,
+            net.layer2,
+            net.layer3,
+            net.layer4,
+        )
+        if multi_grid:
+            if len(multi_grid) != len(self.layer4):
+                raise ValueError(
+                    f"model.net.backbone.multi_grid needs {len(self.layer4)} rates, got {multi_grid}"
+                )
+            base = 32 // output_stride  # the last stage's dilation
+            for block, unit in zip(self.layer4, multi_grid):
+                block.conv2.dilation = (base * unit, base * unit)
+                block.conv2.padding = (base * unit, base * unit)
+        strides = {"c2": 4, "c3": 8, "c4": min(16, output_stride), "c5": output_stride}
+        strides["out"] = output_stride
+        self.geometry = {k: Geometry(float(s), 0.0) for k, s in strides.items()}
+        self.channels = {"c2": 256, "c3": 512, "c4": 1024, "c5": 2048, "out": 2048}
+        if pretrained:
+            load_pretrained(self, pretrained, f"resnet{depth}")
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        c2 = self.layer1(x)
+        c3 = self.layer2(c2)
+        c4 = self.layer3(c3)
+        c5 = self.layer4(c4)
+        return {"c2": c2, "c3": c3, "c4": c4, "c5": c5, "out": c5}
+
+
+class MobileNetV3Large(nn.Module):
+    """torchvision MobileNetV3-Large, the light backbone for CPU runs; output stride 16
+    dilates the last stage (as torchvision's DeepLab). Features are the last block at each
+    stride."""
+
+    def __init__(
+        self,
+        output_stride: int = 16,
+        multi_grid: list[int] | None = None,
+        pretrained: str | None = None,
+    ) -> None:
+        super().__init__()
+        if output_stride not in (16, 32):
+            raise ValueError(
+                f"model.net.backbone.output_stride={output_stride}: MobileNetV3-Large supports "
+                "16 (last stage dilated) or 32"
+            )
+        if multi_grid:
+            raise ValueError(
+                "model.net.backbone.multi_grid applies to ResNet backbones; set it to null"
+            )
+        net = torchvision.models.mobilenet_v3_large(weights=None, dilated=output_stride == 16)
+        self.features = net.features
+        with torch.no_grad():  # find each block's stride and channels once
+            x, shapes = torch.zeros(1, 3, 64, 64), []
+            for block in self.features:
+                x = block(x)
+                shapes.append((64 // x.shape[-1], x.shape[1]))
+        taps = {}
+        for i, (stride, _) in enumerate(shapes):
+            name = {4: "c2", 8: "c3", 16: "c4", 32: "c5"}.get(stride)
+            if name:
+                taps[name] = i
+        taps["out"] = len(self.features) - 1
+        self.taps = taps
+        self.channels = {k: shapes[i][1] for k, i in taps.items()}
+        self.geometry = {k: Geometry(float(shapes[i][0]), 0.0) for k, i in taps.items()}
+        if pretrained:
+            load_pretrained(self, pretrained, "mobilenet_v3_large")
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        wanted = {i: k for k, i in self.taps.items()}
+        feats = {}
+        for i, block in enumerate(self.features):
+            x = block(x)
+            if i in wanted:
+                feats[wanted[i]] = x
+        feats["out"] = x
+        return feats

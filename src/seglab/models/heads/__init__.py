@@ -1,5 +1,6 @@
-"""Segmentation heads: map a backbone's named features to class logits at input size."""
+"""Segmentation heads: map a backbone's named features to class logits."""
 
-from seglab.models.heads.fcn import FCNHead
+from seglab.models.heads.deeplab import DeepLabV1Head, DeepLabV2Head, DeepLabV3Head
+from seglab.models.heads.fcn import ConvHead, FCNHead
 
-__all__ = ["FCNHead"]
+__all__ = ["ConvHead", "DeepLabV1Head", "DeepLabV2Head", "DeepLabV3Head", "FCNHead"]

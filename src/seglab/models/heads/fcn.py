@@ -1,6 +1,14 @@
-"""FCN head (Long et al.): 1x1 score layer, bilinear-initialised transposed-conv upsampling."""
+"""FCN heads (Long et al.): score layers, bilinear-initialised transposed convs, skip fusion.
+
+``skips=[]`` is FCN-32s, ``["c4"]`` FCN-16s (+ pool4), ``["c4", "c3"]`` FCN-8s (+ pool3).
+Crops come from the backbone's feature geometry, as Caffe's ``crop`` layer computes them
+(offsets 5, 9, 19, 27, 31 for the pad-100 VGG16), so any input size gives exactly H×W.
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -19,28 +27,54 @@ def bilinear_kernel(channels: int, kernel: int) -> Tensor:
     return weight.float()
 
 
-def crop_to(x: Tensor, geometry: Geometry, size: tuple[int, int]) -> Tensor:
-    """Crop a stride-1 map whose pixel 0 sits at input coordinate ``geometry.offset``."""
-    if geometry.stride != 1:
-        raise ValueError(f"can only crop stride-1 maps, got stride {geometry.stride}")
-    start = -geometry.offset
-    if start < 0 or start != int(start):
-        raise ValueError(
-            f"upsampled scores start at input coordinate {geometry.offset}; they must start "
-            "at a whole pixel at or before 0 (check the backbone's padding)"
-        )
-    top = int(start)
+def crop(x: Tensor, start: float, size: tuple[int, int]) -> Tensor:
+    """Take ``size`` pixels from ``x`` beginning at ``start`` (rounded to a whole pixel)."""
+    top = math.floor(start + 0.5)
     h, w = size
-    if x.shape[-2] < top + h or x.shape[-1] < top + w:
-        raise ValueError(f"upsampled scores {tuple(x.shape[-2:])} too small for input {size}")
+    if top < 0 or x.shape[-2] < top + h or x.shape[-1] < top + w:
+        raise ValueError(
+            f"cannot crop {size} at offset {top} from a {tuple(x.shape[-2:])} map; the "
+            "backbone's padding does not cover this input size"
+        )
     return x[..., top : top + h, top : top + w]
 
 
-class FCNHead(nn.Module):
-    """FCN-32s: score fc7, upsample 32x with a bilinear-initialised transposed conv, crop.
+def overlap(a: Tensor, ga: Geometry, b: Tensor, gb: Geometry) -> tuple[Tensor, Tensor, Geometry]:
+    """The common extent of two maps on the same stride grid, and its geometry.
 
-    The score layer starts at zero as in the paper; ``learnable_upsampling`` decides
-    whether the bilinear kernel is trained (the paper freezes it in later releases).
+    With the pad-100 VGG16 the skip map always covers the upsampled one and this is
+    Caffe's crop of the skip (offsets 5 and 9); with unpadded backbones (ResNet) the
+    upsampled map can start earlier and is cropped instead.
+    """
+    d = math.floor((ga.offset - gb.offset) / ga.stride + 0.5)  # where a[0] sits in b
+    a0, b0 = max(0, -d), max(0, d)
+    h = min(a.shape[-2] - a0, b.shape[-2] - b0)
+    w = min(a.shape[-1] - a0, b.shape[-1] - b0)
+    geo = Geometry(ga.stride, ga.offset + a0 * ga.stride)
+    return a[..., a0 : a0 + h, a0 : a0 + w], b[..., b0 : b0 + h, b0 : b0 + w], geo
+
+
+def _upsampler(channels: int, factor: int, learnable: bool) -> nn.ConvTranspose2d:
+    up = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor, bias=False)
+    up.weight.data.copy_(bilinear_kernel(channels, 2 * factor))
+    up.weight.requires_grad_(learnable)
+    return up
+
+
+def _zero_conv(in_ch: int, out_ch: int) -> nn.Conv2d:
+    conv = nn.Conv2d(in_ch, out_ch, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+class FCNHead(nn.Module):
+    """FCN-32s / 16s / 8s.
+
+    New score layers start at zero (the paper); ``learnable_upsampling`` trains the
+    bilinear kernels (the released nets freeze them); ``skip_scales`` multiplies each
+    skip's features before scoring (the "at once" FCN-8s uses 0.01 for pool4 and 0.0001
+    for pool3).
     """
 
     def __init__(
@@ -48,29 +82,86 @@ class FCNHead(nn.Module):
         channels: dict[str, int],
         geometry: dict[str, Geometry],
         num_classes: int,
-        feature: str = "fc7",
+        feature: str = "out",
+        skips: Sequence[str] = (),
+        skip_scales: Sequence[float] | None = None,
         learnable_upsampling: bool = False,
     ) -> None:
         super().__init__()
-        if feature not in channels:
+        for name in (feature, *skips):
+            if name not in channels:
+                raise ValueError(
+                    f"FCN head reads feature '{name}', but the backbone gives {sorted(channels)}"
+                )
+        self.feature, self.skips = feature, list(skips)
+        self.skip_scales = list(skip_scales) if skip_scales else [1.0] * len(self.skips)
+        if len(self.skip_scales) != len(self.skips):
             raise ValueError(
-                f"FCN head reads feature '{feature}', but the backbone gives {sorted(channels)}"
+                f"skip_scales {self.skip_scales} needs one value per skip {self.skips}"
             )
+        self.score = _zero_conv(channels[feature], num_classes)
+        self.score_skips = nn.ModuleDict()
+        self.up_skips = nn.ModuleDict()
+        self.geometry = geometry
         stride = geometry[feature].stride
-        if stride != int(stride) or int(stride) < 1:
-            raise ValueError(f"feature '{feature}' has non-integer stride {stride}")
-        self.feature, self.stride = feature, int(stride)
-        self.score = nn.Conv2d(channels[feature], num_classes, 1)
-        nn.init.zeros_(self.score.weight)
-        nn.init.zeros_(self.score.bias)
-        kernel = 2 * self.stride
-        self.upscore = nn.ConvTranspose2d(
-            num_classes, num_classes, kernel, stride=self.stride, bias=False
-        )
-        self.upscore.weight.data.copy_(bilinear_kernel(num_classes, kernel))
-        self.upscore.weight.requires_grad_(learnable_upsampling)
-        self.out_geometry = geometry[feature].upsampled(kernel, self.stride)
+        for name in self.skips:
+            ratio = stride / geometry[name].stride
+            if ratio != int(ratio) or ratio < 2:
+                strides = {k: geometry[k].stride for k in (feature, *self.skips)}
+                raise ValueError(
+                    f"FCN skip '{name}' must be at a finer stride than the map it joins: "
+                    f"strides {strides}. Dilated backbones (output_stride < 32) keep deep maps "
+                    "at one stride: use model.net.backbone.output_stride=32 with FCN-16s/8s."
+                )
+            self.up_skips[name] = _upsampler(num_classes, int(ratio), learnable_upsampling)
+            self.score_skips[name] = _zero_conv(channels[name], num_classes)
+            stride = geometry[name].stride
+        if stride != int(stride):
+            raise ValueError(f"FCN head: final stride {stride} is not a whole number")
+        self.upscore = _upsampler(num_classes, int(stride), learnable_upsampling)
 
     def forward(self, features: dict[str, Tensor], size: tuple[int, int]) -> Tensor:
-        up = self.upscore(self.score(features[self.feature]))
-        return crop_to(up, self.out_geometry, size)
+        x, geo = self.score(features[self.feature]), self.geometry[self.feature]
+        for name, scale in zip(self.skips, self.skip_scales):
+            up_layer = self.up_skips[name]
+            x = up_layer(x)
+            geo = geo.upsampled(up_layer.kernel_size[0], up_layer.stride[0])
+            skip = features[name] * scale if scale != 1.0 else features[name]
+            score = self.score_skips[name](skip)
+            x, score, geo = overlap(x, geo, score, self.geometry[name])
+            x = x + score
+        up = self.upscore(x)
+        geo = geo.upsampled(self.upscore.kernel_size[0], self.upscore.stride[0])
+        return crop(up, -geo.offset, size)
+
+
+class ConvHead(nn.Sequential):
+    """3x3 conv → BN → ReLU → dropout → 1x1 conv: torchvision's ``FCNHead``, used for
+    its FCN-ResNet and as the auxiliary head; its logits are upsampled by the Segmenter."""
+
+    def __init__(
+        self,
+        channels: dict[str, int],
+        geometry: dict[str, Geometry],
+        num_classes: int,
+        feature: str = "out",
+        reduction: int = 4,
+        dropout: float = 0.1,
+    ) -> None:
+        if feature not in channels:
+            raise ValueError(
+                f"conv head reads feature '{feature}', but the backbone gives {sorted(channels)}"
+            )
+        in_ch = channels[feature]
+        inter = in_ch // reduction
+        super().__init__(
+            nn.Conv2d(in_ch, inter, 3, padding=1, bias=False),
+            nn.BatchNorm2d(inter),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Conv2d(inter, num_classes, 1),
+        )
+        self.feature = feature
+
+    def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
+        return super().forward(features[self.feature])

@@ -1,0 +1,138 @@
+"""DeepLab heads: v1 LargeFOV, v2 ASPP (summed branches), v3 ASPP (image pooling, BN).
+
+Each returns logits at the backbone's output stride; the Segmenter upsamples them
+bilinearly to the input size, as DeepLab does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+from torchvision.models.segmentation.deeplabv3 import ASPP
+
+from seglab.models.geometry import Geometry
+
+
+def _feature(channels: dict[str, int], feature: str, head: str) -> int:
+    if feature not in channels:
+        raise ValueError(
+            f"{head} head reads feature '{feature}', but the backbone gives {sorted(channels)}"
+        )
+    return channels[feature]
+
+
+def _fc_branch(
+    in_ch: int, hidden: int, num_classes: int, rate: int, dropout: float
+) -> nn.Sequential:
+    """DeepLab's fc6 (3x3 at ``rate``) → fc7 (1x1) → fc8 (1x1 to classes) on VGG16."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, hidden, 3, padding=rate, dilation=rate),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Conv2d(hidden, hidden, 1),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Conv2d(hidden, num_classes, 1),
+    )
+
+
+class DeepLabV1Head(nn.Module):
+    """DeepLab-LargeFOV (Chen et al., ICLR 2015): fc6 as a 3x3 conv at rate 12 with 1024
+    channels, fc7 1x1 with 1024, dropout 0.5, fc8 to classes; ``avg_pool`` is the
+    3x3 average pool (pool5a) of the released LargeFOV net."""
+
+    def __init__(
+        self,
+        channels: dict[str, int],
+        geometry: dict[str, Geometry],
+        num_classes: int,
+        feature: str = "out",
+        rate: int = 12,
+        hidden_channels: int = 1024,
+        dropout: float = 0.5,
+        avg_pool: bool = True,
+    ) -> None:
+        super().__init__()
+        in_ch = _feature(channels, feature, "deeplab_v1")
+        self.feature = feature
+        self.pool = nn.AvgPool2d(3, 1, 1) if avg_pool else nn.Identity()
+        self.fc = _fc_branch(in_ch, hidden_channels, num_classes, rate, dropout)
+
+    def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
+        return self.fc(self.pool(features[self.feature]))
+
+
+class DeepLabV2Head(nn.Module):
+    """ASPP of DeepLab v2 (Chen et al., TPAMI 2017): parallel 3x3 branches at rates
+    6/12/18/24, each producing class logits, summed. ``hidden_channels=null`` gives the
+    ResNet-101 variant (one 3x3 conv to classes per branch); 1024 the VGG16 variant
+    (fc6/fc7/fc8 per branch)."""
+
+    def __init__(
+        self,
+        channels: dict[str, int],
+        geometry: dict[str, Geometry],
+        num_classes: int,
+        feature: str = "out",
+        rates: Sequence[int] = (6, 12, 18, 24),
+        hidden_channels: int | None = None,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        in_ch = _feature(channels, feature, "deeplab_v2")
+        self.feature = feature
+        if hidden_channels:
+            branches = [_fc_branch(in_ch, hidden_channels, num_classes, r, dropout) for r in rates]
+        else:
+            branches = []
+            for r in rates:
+                conv = nn.Conv2d(in_ch, num_classes, 3, padding=r, dilation=r)
+                nn.init.normal_(conv.weight, std=0.01)  # as the released prototxt
+                nn.init.zeros_(conv.bias)
+                branches.append(conv)
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
+        x = features[self.feature]
+        out = self.branches[0](x)
+        for branch in self.branches[1:]:
+            out = out + branch(x)
+        return out
+
+
+class DeepLabV3Head(nn.Sequential):
+    """ASPP of DeepLab v3 (Chen et al., 2017): a 1x1 branch, 3x3 branches at ``rates``, an
+    image-pooling branch, each with BN and 256 channels, concatenated and projected, then
+    1x1 to classes. ``rates`` are the paper's for output stride 16 and are doubled at
+    output stride 8 (6/12/18 → 12/24/36). ``extra_conv`` adds torchvision's 3x3 conv + BN
+    + ReLU before the classifier (its ``DeepLabHead``)."""
+
+    def __init__(
+        self,
+        channels: dict[str, int],
+        geometry: dict[str, Geometry],
+        num_classes: int,
+        feature: str = "out",
+        rates: Sequence[int] = (6, 12, 18),
+        scale_rates_with_stride: bool = True,
+        aspp_channels: int = 256,
+        extra_conv: bool = False,
+    ) -> None:
+        in_ch = _feature(channels, feature, "deeplab_v3")
+        stride = geometry[feature].stride
+        factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
+        self.rates = [int(r * factor) for r in rates]
+        layers: list[nn.Module] = [ASPP(in_ch, self.rates, aspp_channels)]
+        if extra_conv:
+            layers += [
+                nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(aspp_channels),
+                nn.ReLU(),
+            ]
+        layers.append(nn.Conv2d(aspp_channels, num_classes, 1))
+        super().__init__(*layers)
+        self.feature = feature
+
+    def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
+        return super().forward(features[self.feature])

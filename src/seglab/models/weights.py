@@ -1,0 +1,163 @@
+"""Pretrained weights and staged initialisation.
+
+``pretrained: imagenet`` takes torchvision's ImageNet weights through torch.hub's cache
+(``$TORCH_HOME/hub/checkpoints``): present there, nothing is downloaded; missing and
+offline, the error names the file to place there. ``pretrained: <path>`` loads a file.
+``init_from`` copies every tensor whose name and shape match from an earlier checkpoint
+(FCN-16s from FCN-32s, FCN-8s from FCN-16s) and reports what was loaded and what is new.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import Tensor, nn
+
+from seglab.errors import SeglabError
+
+log = logging.getLogger(__name__)
+
+IMAGENET_WEIGHTS = {
+    "vgg16": "VGG16_Weights.IMAGENET1K_V1",
+    "vgg16_bn": "VGG16_BN_Weights.IMAGENET1K_V1",
+    "resnet50": "ResNet50_Weights.IMAGENET1K_V1",
+    "resnet101": "ResNet101_Weights.IMAGENET1K_V1",
+    "mobilenet_v3_large": "MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+}
+
+
+def imagenet_state_dict(arch: str) -> dict[str, Tensor]:
+    """torchvision's ImageNet weights for ``arch``, from the hub cache or downloaded."""
+    weights = torchvision.models.get_weight(IMAGENET_WEIGHTS[arch])
+    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    target = hub_dir / Path(weights.url).name
+    try:
+        return weights.get_state_dict(progress=True, check_hash=False)
+    except Exception as exc:  # URLError, socket errors, HTTP errors, corrupt partial files
+        raise SeglabError(
+            f"could not get the ImageNet weights for {arch} ({exc}). Offline, download "
+            f"{weights.url} elsewhere and place it at {target} (or set TORCH_HOME), or give "
+            "a file: model.net.backbone.pretrained=/path/to/weights.pth"
+        ) from None
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise SeglabError(
+            f"weights file {file} does not exist (model.net.backbone.pretrained / "
+            "model.init_from). Give an existing file, or pretrained=imagenet."
+        )
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise SeglabError(f"cannot read weights file {file}: {exc}") from None
+    if isinstance(obj, dict) and "state_dict" in obj:  # a Lightning checkpoint
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise SeglabError(f"{file} holds a {type(obj).__name__}, not a state dict")
+    return obj
+
+
+def _vgg_to_seglab(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """torchvision VGG16 (``features.N``, ``classifier.0/3``) → seglab ``VGG16`` names:
+    convs and BNs matched in order, fc6/fc7 reshaped from linear layers to convolutions."""
+    ours = [
+        (n, m)
+        for n, m in module.stages.named_modules()
+        if isinstance(m, nn.Conv2d | nn.BatchNorm2d)
+    ]
+    theirs = sorted({int(k.split(".")[1]) for k in sd if k.startswith("features.")})
+    mapped = {}
+    for (name, m), idx in zip(ours, theirs):
+        for key in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            src = f"features.{idx}.{key}"
+            if src in sd and hasattr(m, key):
+                mapped[f"stages.{name}.{key}"] = sd[src]
+    if module.fc is not None:
+        convs = [(n, m) for n, m in module.fc.named_children() if isinstance(m, nn.Conv2d)]
+        for (name, conv), src in zip(convs, ("classifier.0", "classifier.3")):
+            w = sd.get(f"{src}.weight")
+            if w is not None and w.numel() == conv.weight.numel():
+                mapped[f"fc.{name}.weight"] = w.view_as(conv.weight)
+                mapped[f"fc.{name}.bias"] = sd[f"{src}.bias"]
+    return mapped
+
+
+def load_pretrained(module: nn.Module, spec: str, arch: str) -> None:
+    """Load ``spec`` (``imagenet`` or a file) into a backbone built for ``arch``."""
+    sd = imagenet_state_dict(arch) if spec == "imagenet" else read_state_dict(spec)
+    if arch.startswith("vgg16") and any(k.startswith("features.") for k in sd):
+        sd = _vgg_to_seglab(module, sd)
+    report = load_matching(module, sd)
+    log.info("pretrained %s (%s): %s", arch, spec, report.summary())
+    if not report.loaded:
+        raise SeglabError(f"no tensor of {spec} fits the {arch} backbone: wrong file?")
+
+
+@dataclass
+class LoadReport:
+    loaded: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{len(self.loaded)} tensors loaded, {len(self.new)} new"
+        if self.mismatched:
+            text += f", {len(self.mismatched)} skipped for shape ({', '.join(self.mismatched[:5])})"
+        if self.new:
+            text += f"; new: {', '.join(self.new[:8])}{' …' if len(self.new) > 8 else ''}"
+        return text
+
+
+def load_matching(module: nn.Module, sd: dict[str, Tensor], prefix: str = "") -> LoadReport:
+    """Copy every tensor of ``sd`` whose name (after ``prefix``) and shape match."""
+    own = module.state_dict()
+    report = LoadReport()
+    wanted = {}
+    for key, value in sd.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        if name not in own:
+            report.unused.append(name)
+        elif own[name].shape != value.shape:
+            report.mismatched.append(name)
+        else:
+            wanted[name] = value
+    module.load_state_dict(wanted, strict=False)
+    report.loaded = sorted(wanted)
+    report.new = sorted(k for k in own if k not in wanted)
+    return report
+
+
+def init_from_checkpoint(net: nn.Module, path: str) -> LoadReport:
+    """Staged training: start ``net`` from a checkpoint of an earlier stage."""
+    sd = read_state_dict(path)
+    prefix = "net." if any(k.startswith("net.") for k in sd) else ""
+    report = load_matching(net, sd, prefix)
+    if not report.loaded:
+        raise SeglabError(f"model.init_from={path}: no tensor matches this model by name and shape")
+    log.info("model.init_from=%s: %s", path, report.summary())
+    return report
+
+
+def from_torchvision(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a torchvision segmentation model's state dict (``fcn_resnet50``,
+    ``deeplabv3_resnet50``, ``deeplabv3_mobilenet_v3_large``) to seglab's ``Segmenter``."""
+    out = {}
+    mobilenet = any(k.startswith("backbone.0.") for k in sd)
+    for key, value in sd.items():
+        if key.startswith("classifier."):
+            key = "head." + key[len("classifier.") :]
+        elif key.startswith("aux_classifier."):
+            key = "aux_head." + key[len("aux_classifier.") :]
+        elif mobilenet and key.startswith("backbone."):
+            key = "backbone.features." + key[len("backbone.") :]
+        out[key] = value
+    return out
