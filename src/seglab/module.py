@@ -25,8 +25,8 @@ class SegmentationModule(L.LightningModule):
     ``PolynomialLR``, DeepLab's "poly" policy), the run's total optimizer steps; it steps
     every optimizer step.
 
-    Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``, ``{val,test}/mIoU``,
-    ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``, ``val/mIoU_best``, and a few
+    Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``,
+    ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``, ``val/mIoU_best``, and a few
     ``val/examples`` images with predicted and true masks on W&B.
     """
 

@@ -158,9 +158,8 @@ class ResNet(nn.Module):
         )
         if multi_grid:
             if len(multi_grid) != len(self.layer4):
-                raise ValueError(
-                    f"model.net.backbone.multi_grid needs {len(self.layer4)} rates, got {multi_grid}"
-                )
+                n = len(self.layer4)
+                raise ValueError(f"model.net.backbone.multi_grid needs {n} rates, got {multi_grid}")
             base = 32 // output_stride  # the last stage's dilation
             for block, unit in zip(self.layer4, multi_grid):
                 block.conv2.dilation = (base * unit, base * unit)
