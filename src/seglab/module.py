@@ -26,8 +26,8 @@ class SegmentationModule(L.LightningModule):
     every optimizer step.
 
     Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``,
-    ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``, ``val/mIoU_best``, and a few
-    ``val/examples`` images with predicted and true masks on W&B.
+    ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``,
+    ``val/mIoU_best``, and a few ``val/examples`` images with predicted and true masks on W&B.
     """
 
     def __init__(
