@@ -53,6 +53,8 @@ class SegDataModule(L.LightningDataModule):
         eval_augment: Any | None = None,
         on_bad_sample: str = "error",
         test_split: str = "test",
+        train_split: str = "train",
+        val_split: str = "val",
         crop_size: Sequence[int] | None = None,
         seed: int = 0,
     ) -> None:
@@ -78,6 +80,7 @@ class SegDataModule(L.LightningDataModule):
         self.train_augment, self.eval_augment = train_augment, eval_augment
         self.on_bad_sample = on_bad_sample
         self.test_split = test_split
+        self.train_split, self.val_split = train_split, val_split
         # the training input size (H, W): read by the augmentation config and by reports
         self.crop_size = tuple(crop_size) if crop_size else None
         self.seed = seed
@@ -105,7 +108,7 @@ class SegDataModule(L.LightningDataModule):
 
     def dataset(self, split: str) -> SegmentationDataset:
         if split not in self.datasets:
-            augment = self.train_augment if split == "train" else self.eval_augment
+            augment = self.train_augment if split == self.train_split else self.eval_augment
             ds = self.make_dataset(split, augment)
             if self.on_bad_sample == "skip":
                 bad = ds.find_bad()
@@ -123,7 +126,11 @@ class SegDataModule(L.LightningDataModule):
         return self.datasets[split]
 
     def setup(self, stage: str | None = None) -> None:
-        splits = {"fit": ["train", "val"], "validate": ["val"], "test": [self.test_split]}
+        splits = {
+            "fit": [self.train_split, self.val_split],
+            "validate": [self.val_split],
+            "test": [self.test_split],
+        }
         for split in splits.get(stage or "fit", []):
             self.dataset(split)
 
@@ -140,7 +147,7 @@ class SegDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        ds = self.dataset("train")
+        ds = self.dataset(self.train_split)
         rank, world = self._world()
         bs = self.per_device(self.batch_size, "batch_size")
         return self._loader(ds, SeededTrainSampler(len(ds), self.seed, rank, world), bs)
@@ -152,7 +159,7 @@ class SegDataModule(L.LightningDataModule):
         return self._loader(ds, ShardedEvalSampler(len(ds), rank, world), bs)
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("val")
+        return self._eval_loader(self.val_split)
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader(self.test_split)
