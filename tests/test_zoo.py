@@ -237,3 +237,21 @@ def test_multi_scale_inputs_fuse_by_max():
             mode="bilinear",
         )
     assert torch.allclose(fused, torch.maximum(full, half), atol=1e-6)
+
+
+def test_test_time_flip_and_scales_average_probabilities():
+    cfg = compose_cfg("model=fcn32s_tiny", "model.eval_flip=true", "model.eval_scales=[0.5,1.0]")
+    module = instantiate(cfg.model).eval()
+    torch.nn.init.normal_(module.net.head.score.weight)  # non-zero scores
+    x = torch.randn(1, 3, 64, 80)
+    with torch.no_grad():
+        out = module.predict_logits(x)
+        views = []
+        for xs in (torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear"), x):
+            for flip in (False, True):
+                y = module(xs.flip(-1) if flip else xs)
+                y = y.flip(-1) if flip else y
+                y = torch.nn.functional.interpolate(y, size=(64, 80), mode="bilinear")
+                views.append(y.softmax(1))
+    assert out.shape == (1, 5, 64, 80)
+    assert torch.allclose(out.exp(), torch.stack(views).mean(0), atol=1e-5)
