@@ -41,37 +41,49 @@ def load_checkpoint(path: str) -> dict[str, Any]:
 
 
 def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]) -> Table:
+    """Per-class IoU, mIoU and pixel accuracy; a CRF column when the run had one."""
+    crf = f"{prefix}/mIoU_crf" in metrics
     table = Table(title=f"{prefix} results")
     table.add_column("class")
     table.add_column("IoU", justify="right")
+    if crf:
+        table.add_column("IoU with CRF", justify="right")
+
+    def row(label: str, key: str, **kw) -> None:
+        cells = [f"{metrics.get(f'{prefix}/{key}', float('nan')):.4f}"]
+        if crf:
+            name = key.replace("IoU/", "IoU_crf/") if "/" in key else f"{key}_crf"
+            cells.append(f"{metrics.get(f'{prefix}/{name}', float('nan')):.4f}")
+        table.add_row(label, *cells, **kw)
+
     for name in class_names:
-        table.add_row(name, f"{metrics.get(f'{prefix}/IoU/{name}', float('nan')):.4f}")
+        row(name, f"IoU/{name}")
     table.add_section()
-    table.add_row("mIoU", f"{metrics[f'{prefix}/mIoU']:.4f}", style="bold")
-    table.add_row("pixel accuracy", f"{metrics[f'{prefix}/pixel_acc']:.4f}")
+    row("mIoU", "mIoU", style="bold")
+    row("pixel accuracy", "pixel_acc")
     return table
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    ckpt = load_checkpoint(cfg.ckpt_path)
+def restore(
+    ckpt_path: str, data_cfg: DictConfig | None = None, **model_overrides: Any
+) -> tuple[L.LightningModule, L.LightningDataModule]:
+    """The trained module and its data module, rebuilt from a checkpoint alone.
+
+    ``data_cfg`` replaces the checkpoint's data config (or, without ``_target_``, patches
+    it); ``model_overrides`` set model config keys (``crf``, ``eval_scales`` …).
+    """
+    ckpt = load_checkpoint(ckpt_path)
     train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
-    data_cfg = cfg.get("data")
     if data_cfg is None:
         data_cfg = train_cfg.data
     elif "_target_" not in data_cfg:  # +data.key=value patches the checkpoint's data config
         data_cfg = OmegaConf.merge(train_cfg.data, data_cfg)
-    if cfg.split not in ("val", "test"):
-        raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
-    L.seed_everything(cfg.seed)
-    datamodule = instantiate(data_cfg)
-    datamodule.test_split = cfg.split
-    # the model as trained, with the evaluation data's classes (they must match)
-    model_cfg = train_cfg.model
     if data_cfg.num_classes != train_cfg.data.num_classes:
         raise SeglabError(
             f"the checkpoint predicts {train_cfg.data.num_classes} classes but data "
             f"'{data_cfg.name}' has {data_cfg.num_classes}."
         )
+    model_cfg = train_cfg.model
     with open_dict(model_cfg):
         model_cfg.class_names = list(data_cfg.class_names)
         model_cfg.ignore_index = data_cfg.ignore_index
@@ -79,13 +91,27 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         model_cfg.init_from = None
         if OmegaConf.select(model_cfg, "net.backbone.pretrained"):
             model_cfg.net.backbone.pretrained = None
-        if cfg.get("eval_scales"):
-            model_cfg.eval_scales = list(cfg.eval_scales)
-        if cfg.get("eval_flip") is not None:
-            model_cfg.eval_flip = cfg.eval_flip
+        for key, value in model_overrides.items():
+            model_cfg[key] = value
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
     model.run_config = ckpt["seglab"]["config"]
+    return model, instantiate(data_cfg)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    if cfg.split not in ("val", "test"):
+        raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
+    L.seed_everything(cfg.seed)
+    overrides = {}
+    if cfg.get("eval_scales"):
+        overrides["eval_scales"] = list(cfg.eval_scales)
+    if cfg.get("eval_flip") is not None:
+        overrides["eval_flip"] = cfg.eval_flip
+    if "crf" in (cfg.get("model") or {}):  # crf=... given to seglab-eval
+        overrides["crf"] = cfg.model.crf
+    model, datamodule = restore(cfg.ckpt_path, cfg.get("data"), **overrides)
+    datamodule.test_split = cfg.split
     with open_dict(cfg):
         cfg.run_id = f"eval-{Path(cfg.ckpt_path).stem}"
     loggers = build_list(cfg.get("logger"))
@@ -94,7 +120,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     prefix = "val" if cfg.split == "val" else "test"
     out = run(model, datamodule=datamodule, verbose=False)[0]
     if rank_zero_only.rank == 0:
-        Console().print(results_table(out, prefix, list(data_cfg.class_names)))
+        Console().print(results_table(out, prefix, list(datamodule.class_names)))
         log.info(
             "%s/mIoU=%.6f %s/pixel_acc=%.6f",
             prefix,

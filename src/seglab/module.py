@@ -28,6 +28,8 @@ class SegmentationModule(L.LightningModule):
     Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``,
     ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``,
     ``val/mIoU_best``, and a few ``val/examples`` images with predicted and true masks on W&B.
+    With a ``crf``: also ``{val,test}/mIoU_crf``, ``{val,test}/pixel_acc_crf`` and
+    ``{val,test}/IoU_crf/<class>``.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class SegmentationModule(L.LightningModule):
         init_from: str | None = None,
         eval_scales: Sequence[float] = (1.0,),
         eval_flip: bool = False,
+        crf: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.net, self.loss = net, loss
@@ -56,9 +59,11 @@ class SegmentationModule(L.LightningModule):
         self.eval_flip = eval_flip
         if init_from:  # staged training: FCN-16s from FCN-32s, FCN-8s from FCN-16s
             init_from_checkpoint(self.net, init_from)
-        self.metrics = nn.ModuleDict(
-            {stage: SegMetrics(num_classes, ignore_index) for stage in ("val", "test")}
-        )
+        # a CRF refines softmax probabilities with the raw image in val / test, never in the
+        # training loss; its metrics are kept apart (``*_crf``) so one run shows the gain
+        self.crf = crf
+        stages = ("val", "test", "val_crf", "test_crf") if crf is not None else ("val", "test")
+        self.metrics = nn.ModuleDict({s: SegMetrics(num_classes, ignore_index) for s in stages})
         self.best_miou: float | None = None
         # the resolved run config, stored in every checkpoint so seglab-eval can rebuild us
         self.run_config: dict | None = None
@@ -121,24 +126,35 @@ class SegmentationModule(L.LightningModule):
         loss = self.loss(logits, batch["mask"])
         preds = logits.argmax(dim=1)
         self.metrics[stage].update(preds, batch["mask"])
+        if self.crf is not None:
+            refined = self.crf(logits.float().softmax(dim=1), batch["raw"])
+            self.metrics[f"{stage}_crf"].update(refined.argmax(dim=1), batch["mask"])
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
         if stage == "val" and batch_idx == 0:
             self._log_examples(batch, preds)
 
     def _eval_epoch_end(self, stage: str) -> None:
-        result = self.metrics[stage].compute()
-        self.metrics[stage].reset()
-        values = {f"{stage}/pixel_acc": result["pixel_acc"]}
-        values.update(
-            {f"{stage}/IoU/{name}": iou for name, iou in zip(self.class_names, result["IoU"])}
-        )
+        values = {}
+        for suffix in ("", "_crf") if self.crf is not None else ("",):
+            result = self.metrics[stage + suffix].compute()
+            self.metrics[stage + suffix].reset()
+            values[f"{stage}/mIoU{suffix}"] = result["mIoU"]
+            values[f"{stage}/pixel_acc{suffix}"] = result["pixel_acc"]
+            for name, iou in zip(self.class_names, result["IoU"]):
+                values[f"{stage}/IoU{suffix}/{name}"] = iou
         if stage == "val" and not self.trainer.sanity_checking:
-            miou = float(result["mIoU"])
+            miou = float(values["val/mIoU"])
             if self.best_miou is None or miou > self.best_miou:
                 self.best_miou = miou
             values["val/mIoU_best"] = torch.tensor(self.best_miou)
+        miou = values.pop(f"{stage}/mIoU")
         self.log_dict(values, sync_dist=True)
-        self.log(f"{stage}/mIoU", result["mIoU"], prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/mIoU", miou, prog_bar=True, sync_dist=True)
+
+    def teardown(self, stage: str) -> None:
+        close = getattr(self.crf, "close", None)
+        if close is not None:  # DenseCRF's worker processes
+            close()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step("val", batch, batch_idx)
