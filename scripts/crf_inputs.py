@@ -1,0 +1,32 @@
+"""Shared by bench_crf.py and tune_crf.py: CamVid val frames and a trained model's
+softmax probabilities, cached on disk (computed once, as DeepLab tuned from saved logits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from seglab.evaluate import restore
+
+
+def load_inputs(ckpt: str, data_root: str | None, frames: int, cache: str | None):
+    """``(probs N×C×H×W, raw N×H×W×3, mask N×H×W, class_names, ignore_index)``."""
+    if cache and Path(cache).is_file():
+        return torch.load(cache, weights_only=False)
+    patch = OmegaConf.create({"root": data_root} if data_root else {})
+    module, data = restore(ckpt, patch)
+    module.eval()
+    val = data.dataset(data.val_split)
+    step = max(1, len(val) // frames)
+    samples = [val[i] for i in range(0, len(val), step)][:frames]
+    batch = torch.utils.data.default_collate(samples)
+    with torch.no_grad():
+        probs = torch.cat(
+            [module(batch["image"][i : i + 4]).softmax(1) for i in range(0, frames, 4)]
+        )
+    out = (probs, batch["raw"], batch["mask"], data.class_names, data.ignore_index)
+    if cache:
+        torch.save(out, cache)
+    return out
