@@ -175,3 +175,19 @@ def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
     assert bench.returncode == 0, bench.stderr[-3000:]
     assert "pydensecrf, 1 process" in bench.stdout and "torch CRF, CPU" in bench.stdout
     print(bench.stdout)
+
+
+def test_predict_step_applies_the_crf():
+    from hydra.utils import instantiate
+    from test_zoo import compose_cfg
+
+    cfg = compose_cfg("crf=torch", "data.image_size=[64,64]")
+    module = instantiate(cfg.model).eval()
+    data = instantiate(cfg.data)
+    batch = torch.utils.data.default_collate([data.dataset("val")[i] for i in range(2)])
+    with torch.no_grad():
+        out = module.predict_step(batch, 0)
+        plain = module.predict_logits(batch["image"]).softmax(1)
+        refined = module.crf(plain, batch["raw"])
+    assert out["labels"].shape == (2, 64, 64)
+    assert torch.equal(out["labels"], refined.argmax(1))

@@ -162,6 +162,14 @@ class SegmentationModule(L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step("test", batch, batch_idx)
 
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Labels per pixel (with test-time augmentation and, when set, the CRF)."""
+        probs = self.predict_logits(batch["image"]).float().softmax(dim=1)
+        if self.crf is not None:
+            probs = self.crf(probs, batch["raw"])
+        confidence, labels = probs.max(dim=1)
+        return {"labels": labels, "confidence": confidence, "name": batch["name"]}
+
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
 

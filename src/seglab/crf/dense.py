@@ -92,13 +92,13 @@ class DenseCRF:
         out = self._map([(p[i], images[i], params) for i in range(len(p))])
         return torch.from_numpy(np.stack(out)).to(probs.device)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(wait=wait)
             self._pool = None
 
     def __getstate__(self) -> dict:  # a pool cannot be pickled; a copy makes its own
         return {**self.__dict__, "_pool": None}
 
     def __del__(self) -> None:
-        self.close()
+        self.close(wait=False)
