@@ -23,6 +23,8 @@ at once (bounded memory for any batch size). Runs on the probabilities' device, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -51,43 +53,46 @@ class ConvCRF:
         self.window, self.downsample, self.chunk = window, max(1, downsample), max(1, chunk)
         self.fine_iterations = fine_iterations
 
-    def _unfold(self, x: Tensor) -> Tensor:
-        """B×C×h×w → B×C×window²×(h·w) neighbourhoods (zeros outside the image)."""
-        b, c, h, w = x.shape
+    def _offsets(self) -> list[tuple[int, int]]:
         k = self.window
-        return F.unfold(x, k, padding=k // 2).view(b, c, k * k, h * w)
-
-    def _normalised(self, kernel: Tensor, valid: Tensor, shape: tuple[int, int]) -> Tensor:
-        """Symmetric normalisation: K_ij / sqrt(n_i n_j), n_i = 1 + Σ_j K_ij."""
-        b = kernel.shape[0]
-        kernel = kernel * valid
-        kernel[:, kernel.shape[1] // 2] = 0  # no message to oneself
-        norm = (kernel.sum(1) + 1.0).rsqrt()  # B×hw
-        norm_j = self._unfold(norm.view(b, 1, *shape))[:, 0]
-        return kernel * norm[:, None] * norm_j
+        return [divmod(i, k) for i in range(k * k)]
 
     def _kernel(self, image: Tensor) -> Tensor:
-        """Both Potts kernels on the coarse grid, weighted and summed: B×window²×(h·w)."""
-        s = self.downsample
+        """Both Potts kernels on the coarse grid, normalised, weighted and summed:
+        B×window²×h×w, built one window offset at a time (no im2col copies)."""
+        s, k, r = self.downsample, self.window, self.window // 2
         img = F.avg_pool2d(image, s, ceil_mode=True) if s > 1 else image
         b, _, h, w = img.shape
-        ys = (torch.arange(h, device=img.device, dtype=img.dtype) + 0.5) * s
-        xs = (torch.arange(w, device=img.device, dtype=img.dtype) + 0.5) * s
-        pos = torch.stack(torch.meshgrid(ys, xs, indexing="ij")).expand(b, 2, h, w)
-        valid = self._unfold(torch.ones(b, 1, h, w, device=img.device, dtype=img.dtype))[:, 0]
-
-        def gaussian(features: Tensor) -> Tensor:
-            neighbours = self._unfold(features)
-            d2 = (neighbours - features.flatten(2)[:, :, None]).pow(2).sum(1)
-            return torch.exp(-0.5 * d2)
-
-        smooth = gaussian(pos / self.gaussian_sxy)
-        appearance = gaussian(
-            torch.cat([pos / self.bilateral_sxy, img / self.bilateral_srgb], dim=1)
-        )
+        padded = F.pad(img, (r, r, r, r))
+        inside = F.pad(torch.ones(b, 1, h, w, device=img.device, dtype=img.dtype), (r, r, r, r))
+        smooth = torch.zeros(b, k * k, h, w, device=img.device, dtype=img.dtype)
+        appearance = torch.zeros_like(smooth)
+        for idx, (dy, dx) in enumerate(self._offsets()):
+            if idx == (k * k) // 2:
+                continue  # no message to oneself
+            valid = inside[:, 0, dy : dy + h, dx : dx + w]
+            dist2 = float(((dy - r) ** 2 + (dx - r) ** 2) * s * s)  # image pixels²
+            colour2 = (padded[:, :, dy : dy + h, dx : dx + w] - img).pow(2).sum(1)
+            exponent = -0.5 * (dist2 / self.bilateral_sxy**2 + colour2 / self.bilateral_srgb**2)
+            # exact zeros below e^-30: denormal floats would slow every later product
+            appearance[:, idx] = valid * torch.where(exponent > -30, exponent.exp(), 0.0)
+            smooth_value = math.exp(-0.5 * dist2 / self.gaussian_sxy**2)
+            if smooth_value > 1e-13:
+                smooth[:, idx] = valid * smooth_value
         return self.gaussian_weight * self._normalised(
-            smooth, valid, (h, w)
-        ) + self.bilateral_weight * self._normalised(appearance, valid, (h, w))
+            smooth
+        ) + self.bilateral_weight * self._normalised(appearance)
+
+    def _normalised(self, kernel: Tensor) -> Tensor:
+        """Symmetric normalisation: K_ij / sqrt(n_i n_j), n_i = 1 + Σ_j K_ij."""
+        r = self.window // 2
+        h, w = kernel.shape[-2:]
+        norm = (kernel.sum(1, keepdim=True) + 1.0).rsqrt()  # B×1×h×w
+        padded = F.pad(norm, (r, r, r, r))
+        out = torch.empty_like(kernel)
+        for idx, (dy, dx) in enumerate(self._offsets()):
+            out[:, idx] = kernel[:, idx] * norm[:, 0] * padded[:, 0, dy : dy + h, dx : dx + w]
+        return out
 
     def _message(self, q: Tensor, kernel: Tensor) -> Tensor:
         """Σ_j K_ij q_j over the window, one shifted multiply-add per offset (no im2col
@@ -95,10 +100,9 @@ class ConvCRF:
         b, c, h, w = q.shape
         k, r = self.window, self.window // 2
         padded = F.pad(q, (r, r, r, r))
-        weights = kernel.view(b, k * k, 1, h, w)
+        weights = kernel.unsqueeze(2)  # B×k²×1×h×w
         message = torch.zeros_like(q)
-        for idx in range(k * k):
-            dy, dx = divmod(idx, k)
+        for idx, (dy, dx) in enumerate(self._offsets()):
             if idx == (k * k) // 2:
                 continue  # no message to oneself
             message.addcmul_(weights[:, idx], padded[:, :, dy : dy + h, dx : dx + w])
@@ -107,7 +111,7 @@ class ConvCRF:
     def _refine(self, probs: Tensor, raw: Tensor) -> Tensor:
         height, width = probs.shape[-2:]
         image = raw.to(probs.device).permute(0, 3, 1, 2).float()
-        kernel = self._kernel(image)  # B×k²×hw
+        kernel = self._kernel(image)  # B×k²×h×w
         s = self.downsample
         log_unary = probs.clamp_min(1e-8).log()
         coarse = self.iterations - min(self.fine_iterations, self.iterations)
