@@ -1,0 +1,52 @@
+"""seglab-predict on a folder with odd sizes and one corrupt image."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import SMALL, run_cli, run_dirs
+from PIL import Image
+
+
+def test_predict_folder_with_a_corrupt_image(tmp_path):
+    run_cli("seglab-train", *SMALL, "trainer=debug", "logger=none", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    sizes = {"odd": (97, 131), "tall": (201, 45), "big": (360, 480)}
+    for name, (h, w) in sizes.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+            images / f"{name}.png"
+        )
+    (images / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    proc = run_cli(
+        "seglab-predict",
+        f"ckpt_path={run}/checkpoints/last.ckpt",
+        f"input={images}",
+        f"output={tmp_path / 'out'}",
+        "crf=torch",
+        "sliding_window=[128,128]",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "1 image(s) could not be read" in proc.stderr and "broken.jpg" in proc.stderr
+    for name, (h, w) in sizes.items():
+        for kind in ("labels", "color", "overlay"):
+            out = Image.open(tmp_path / "out" / f"{name}_{kind}.png")
+            assert out.size == (w, h), (name, kind)
+        labels = np.asarray(Image.open(tmp_path / "out" / f"{name}_labels.png"))
+        assert labels.max() < 5
+    assert not (tmp_path / "out" / "broken_labels.png").exists()
+
+
+def test_predict_without_images_says_what_to_give(tmp_path):
+    proc = run_cli(
+        "seglab-predict",
+        f"ckpt_path={tmp_path}/x.ckpt",
+        f"input={tmp_path}/nothing/*.png",
+        f"output={tmp_path}/out",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2 and "no image found" in proc.stderr
