@@ -231,3 +231,11 @@ def test_resume_from_a_folder_that_is_not_a_run(tmp_path):
 def test_eval_of_a_missing_checkpoint(tmp_path):
     err = _fails(tmp_path, f"ckpt_path={tmp_path}/x.ckpt", cmd="seglab-eval")
     assert f"ckpt_path={tmp_path}/x.ckpt does not exist" in err
+
+
+def test_nonfinite_loss_stops_with_step_files_and_checkpoint(tmp_path):
+    err = _fails(tmp_path, *SMALL, "model.optimizer.lr=1e12", "trainer.max_epochs=3")
+    assert "seglab: error: the training loss became" in err and "batch files: synthetic_" in err
+    (run,) = run_dirs(tmp_path)
+    saved = list((run / "checkpoints").glob("nonfinite-step*.ckpt"))
+    assert len(saved) == 1 and saved[0].name in err

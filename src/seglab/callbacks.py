@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from seglab.errors import SeglabError
+
 log = logging.getLogger(__name__)
 
 
@@ -65,3 +67,38 @@ class StopAfterEpochs(Callback):
                 trainer.default_root_dir,
             )
             trainer.should_stop = True
+
+
+class FiniteLossGuard(Callback):
+    """Stop at the first non-finite training loss with a message naming the step and the
+    batch's files, after saving a checkpoint to debug from (``checkpoints/nonfinite-…``).
+
+    Under DDP the ranks agree first (one small all-reduce a step), so they stop together
+    instead of one waiting forever for the others."""
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if trainer.world_size > 1:
+            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if finite:
+            return
+        path = f"{trainer.default_root_dir}/checkpoints/nonfinite-step{trainer.global_step}.ckpt"
+        trainer.save_checkpoint(path)
+        names = batch.get("name", []) if isinstance(batch, dict) else []
+        raise SeglabError(
+            f"the training loss became {float(loss.detach().float())} at step "
+            f"{trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx}); "
+            f"batch files: {', '.join(map(str, names)) or 'unknown'}. Saved {path} for "
+            "debugging. Lower model.optimizer.lr, add trainer.gradient_clip_val, or check "
+            "those samples."
+        )

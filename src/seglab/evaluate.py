@@ -15,29 +15,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.table import Table
 
+from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError
 from seglab.runs import register_resolvers
 from seglab.train import build_list
 
 log = logging.getLogger("seglab.eval")
-
-
-def load_checkpoint(path: str) -> dict[str, Any]:
-    """Load a seglab checkpoint, with a message that says what is wrong with a bad file."""
-    file = Path(path)
-    if not file.is_file():
-        raise SeglabError(f"ckpt_path={path} does not exist.")
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
-        raise SeglabError(
-            f"cannot load checkpoint {path}: {exc}. Is the file complete? "
-            "Use another checkpoint of the run (e.g. checkpoints/last.ckpt)."
-        ) from None
-    if not isinstance(ckpt, dict) or not (ckpt.get("seglab") or {}).get("config"):
-        raise SeglabError(f"{path} is not a seglab checkpoint (it carries no seglab config).")
-    return ckpt
 
 
 def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]) -> Table:

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seglab.callbacks import StopAfterEpochs
+from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError, clean_message
 from seglab.loggers import ResumableCSVLogger
@@ -52,8 +53,6 @@ def train(cfg: DictConfig) -> float | None:
     ckpt_path = cfg.get("ckpt_path")
     if cfg.get("resume") and not ckpt_path:
         ckpt_path = str(resume_checkpoint(run_dir))
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise SeglabError(f"ckpt_path={ckpt_path} does not exist.")
     with open_dict(cfg):
         cfg.run_id = info.run_id
 
@@ -70,7 +69,7 @@ def train(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
     if ckpt_path:
-        step = torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"]
+        step = load_checkpoint(ckpt_path)["global_step"]
         for lg in trainer.loggers:
             if isinstance(lg, ResumableCSVLogger) and lg.truncate_after(step):
                 log.info("dropped CSV rows logged after the checkpoint's step %d", step)

@@ -1,0 +1,39 @@
+"""Checkpoints: atomic writes, and damaged files refused with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import SMALL, run_cli, run_dirs
+
+from seglab.checkpoints import AtomicCheckpointIO, load_checkpoint
+from seglab.errors import SeglabError
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("killed half-way through the write")
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_loadable(tmp_path):
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(1000)}, "step": 1}, target)
+    with pytest.raises(RuntimeError, match="half-way"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "bad": Unpicklable()}, target)
+    assert torch.load(target, weights_only=False)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary left
+
+
+def test_truncated_checkpoint_is_refused_on_resume_and_eval(tmp_path):
+    run_cli("seglab-train", *SMALL, "trainer=debug", "logger=csv", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    last = run / "checkpoints" / "last.ckpt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SeglabError, match="damaged or incomplete"):
+        load_checkpoint(last)
+    for cmd, arg in (("seglab-train", f"resume={run}"), ("seglab-eval", f"ckpt_path={last}")):
+        proc = run_cli(cmd, arg, cwd=tmp_path, check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"cannot load checkpoint {last}" in proc.stderr
