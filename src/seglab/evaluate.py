@@ -83,18 +83,24 @@ def restore(
     return model, instantiate(data_cfg)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, float]:
-    if cfg.split not in ("val", "test"):
-        raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
-    L.seed_everything(cfg.seed)
-    overrides = {}
+def model_overrides(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluation-time model settings given on the command line: ``eval_scales``,
+    ``eval_flip`` and ``crf=…`` (which replaces the checkpoint's CRF)."""
+    overrides: dict[str, Any] = {}
     if cfg.get("eval_scales"):
         overrides["eval_scales"] = list(cfg.eval_scales)
     if cfg.get("eval_flip") is not None:
         overrides["eval_flip"] = cfg.eval_flip
-    if "crf" in (cfg.get("model") or {}):  # crf=... given to seglab-eval
+    if "crf" in (cfg.get("model") or {}):
         overrides["crf"] = cfg.model.crf
-    model, datamodule = restore(cfg.ckpt_path, cfg.get("data"), **overrides)
+    return overrides
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    if cfg.split not in ("val", "test"):
+        raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
+    L.seed_everything(cfg.seed)
+    model, datamodule = restore(cfg.ckpt_path, cfg.get("data"), **model_overrides(cfg))
     datamodule.test_split = cfg.split
     with open_dict(cfg):
         cfg.run_id = f"eval-{Path(cfg.ckpt_path).stem}"

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from seglab.config import config_dir, reports_errors
 from seglab.data.dataset import read_rgb
 from seglab.errors import DataError, SeglabError
-from seglab.evaluate import restore
+from seglab.evaluate import model_overrides, restore
 from seglab.runs import register_resolvers
 
 log = logging.getLogger("seglab.predict")
@@ -106,14 +106,7 @@ def write_outputs(
 def predict(cfg: DictConfig) -> list[str]:
     """Predict every input image; returns the names of those that could not be read."""
     files = find_images(cfg.input)
-    overrides = {}
-    if cfg.get("eval_scales"):
-        overrides["eval_scales"] = list(cfg.eval_scales)
-    if cfg.get("eval_flip") is not None:
-        overrides["eval_flip"] = cfg.eval_flip
-    if "crf" in (cfg.get("model") or {}):
-        overrides["crf"] = cfg.model.crf
-    model, data = restore(cfg.ckpt_path, **overrides)
+    model, data = restore(cfg.ckpt_path, **model_overrides(cfg))
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )
