@@ -50,3 +50,36 @@ def test_predict_without_images_says_what_to_give(tmp_path):
         check=False,
     )
     assert proc.returncode == 2 and "no image found" in proc.stderr
+
+
+def test_bench_train_script_runs(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench_train.py"),
+            "--size",
+            "64",
+            "64",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+            "--models",
+            "deeplabv3_mobilenet_v3_large",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("deeplabv3_mobilenet")][0]
+    ratio = float(line.split()[3])
+    assert 0.2 < ratio < 5  # same architecture: same order of speed
