@@ -83,3 +83,34 @@ def test_bench_train_script_runs(tmp_path):
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("deeplabv3_mobilenet")][0]
     ratio = float(line.split()[3])
     assert 0.2 < ratio < 5  # same architecture: same order of speed
+
+
+def test_bench_data_script_runs(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO, write_segnet_layout
+
+    root = write_segnet_layout(tmp_path / "cv", {"train": 4, "val": 1})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench_data.py"),
+            "--data-root",
+            str(root),
+            "--batches",
+            "2",
+            "--workers",
+            "0",
+            "1",
+            "--override",
+            "data=camvid",
+            "data.crop_size=[16,16]",
+            "data.batch_size=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0 worker(s):" in proc.stdout and "1 worker(s):" in proc.stdout
