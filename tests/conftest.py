@@ -53,6 +53,19 @@ def run_cli(cmd: str, *args: str, cwd: Path, check: bool = True, timeout: int = 
     return proc
 
 
+def run_script(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``scripts/<name>`` with this Python; fail with its output on a non-zero exit."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
+    assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{proc.stderr[-3000:]}"
+    return proc
+
+
 def run_dirs(cwd: Path) -> list[Path]:
     """Training run folders under ``outputs/<date>/<time>_<token>``."""
     return sorted(p for p in (cwd / "outputs").glob("20*/*") if p.is_dir())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, camvid_root, run_cli, run_dirs, val_per_epoch
+from conftest import SMALL, camvid_root, run_cli, run_dirs, run_script, val_per_epoch
 
 from seglab.crf import ConvCRF, DenseCRF
 from seglab.metrics import SegMetrics
@@ -126,53 +126,34 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
 
 
 def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
     root, ckpt = camvid_model
-    tune = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "tune_crf.py"),
-            "--ckpt",
-            str(ckpt),
-            "--data-root",
-            str(root),
-            "--frames",
-            "2",
-            "--iterations",
-            "3",
-            "--grid",
-            '{"bilateral_sxy": [30, 67]}',
-            "--cache",
-            str(tmp_path / "probs.pt"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    tune = run_script(
+        "tune_crf.py",
+        "--ckpt",
+        str(ckpt),
+        "--data-root",
+        str(root),
+        "--frames",
+        "2",
+        "--iterations",
+        "3",
+        "--grid",
+        '{"bilateral_sxy": [30, 67]}',
+        "--cache",
+        str(tmp_path / "probs.pt"),
     )
-    assert tune.returncode == 0, tune.stderr[-3000:]
     assert "best crf=dense: mIoU" in tune.stdout and "model.crf.bilateral_sxy=" in tune.stdout
-    bench = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "bench_crf.py"),
-            "--data-root",
-            str(root),
-            "--frames",
-            "2",
-            "--repeats",
-            "1",
-            "--iterations",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    bench = run_script(
+        "bench_crf.py",
+        "--data-root",
+        str(root),
+        "--frames",
+        "2",
+        "--repeats",
+        "1",
+        "--iterations",
+        "2",
     )
-    assert bench.returncode == 0, bench.stderr[-3000:]
     assert "pydensecrf, 1 process" in bench.stdout and "torch CRF, CPU" in bench.stdout
     print(bench.stdout)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import SMALL, run_cli, run_dirs
+from conftest import SMALL, run_cli, run_dirs, run_script, write_segnet_layout
 from PIL import Image
 
 
@@ -53,64 +53,40 @@ def test_predict_without_images_says_what_to_give(tmp_path):
 
 
 def test_bench_train_script_runs(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "bench_train.py"),
-            "--size",
-            "64",
-            "64",
-            "--batch",
-            "2",
-            "--steps",
-            "1",
-            "--repeats",
-            "1",
-            "--models",
-            "deeplabv3_mobilenet_v3_large",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_script(
+        "bench_train.py",
+        "--size",
+        "64",
+        "64",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--models",
+        "deeplabv3_mobilenet_v3_large",
         cwd=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("deeplabv3_mobilenet")][0]
     ratio = float(line.split()[3])
     assert 0.2 < ratio < 5  # same architecture: same order of speed
 
 
 def test_bench_data_script_runs(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import REPO, write_segnet_layout
-
     root = write_segnet_layout(tmp_path / "cv", {"train": 4, "val": 1})
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "bench_data.py"),
-            "--data-root",
-            str(root),
-            "--batches",
-            "2",
-            "--workers",
-            "0",
-            "1",
-            "--override",
-            "data=camvid",
-            "data.crop_size=[16,16]",
-            "data.batch_size=2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = run_script(
+        "bench_data.py",
+        "--data-root",
+        str(root),
+        "--batches",
+        "2",
+        "--workers",
+        "0",
+        "1",
+        "--override",
+        "data=camvid",
+        "data.crop_size=[16,16]",
+        "data.batch_size=2",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "0 worker(s):" in proc.stdout and "1 worker(s):" in proc.stdout
