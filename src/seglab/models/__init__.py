@@ -1,6 +1,6 @@
 """Backbones, heads and the segmenter that joins them."""
 
-from seglab.models.backbones import VGG16, VGG16FCN, MobileNetV3Large, ResNet
+from seglab.models.backbones import VGG16, MobileNetV3Large, ResNet
 from seglab.models.segmenter import Segmenter
 
-__all__ = ["MobileNetV3Large", "ResNet", "Segmenter", "VGG16", "VGG16FCN"]
+__all__ = ["MobileNetV3Large", "ResNet", "Segmenter", "VGG16"]

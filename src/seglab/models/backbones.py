@@ -120,10 +120,6 @@ class VGG16(nn.Module):
         return feats
 
 
-# kept for configs and checkpoints written before the zoo existed
-VGG16FCN = VGG16
-
-
 class ResNet(nn.Module):
     """torchvision ResNet-50/101 with output stride 8/16/32 by dilation
     (``replace_stride_with_dilation``) and DeepLab v3's multi-grid for the last stage.

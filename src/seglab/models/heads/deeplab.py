@@ -12,14 +12,7 @@ from torch import Tensor, nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from seglab.models.geometry import Geometry
-
-
-def _feature(channels: dict[str, int], feature: str, head: str) -> int:
-    if feature not in channels:
-        raise ValueError(
-            f"{head} head reads feature '{feature}', but the backbone gives {sorted(channels)}"
-        )
-    return channels[feature]
+from seglab.models.heads.common import feature_channels
 
 
 def _fc_branch(
@@ -54,7 +47,7 @@ class DeepLabV1Head(nn.Module):
         avg_pool: bool = True,
     ) -> None:
         super().__init__()
-        in_ch = _feature(channels, feature, "deeplab_v1")
+        in_ch = feature_channels(channels, feature, "deeplab_v1")
         self.feature = feature
         self.pool = nn.AvgPool2d(3, 1, 1) if avg_pool else nn.Identity()
         self.fc = _fc_branch(in_ch, hidden_channels, num_classes, rate, dropout)
@@ -80,7 +73,7 @@ class DeepLabV2Head(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        in_ch = _feature(channels, feature, "deeplab_v2")
+        in_ch = feature_channels(channels, feature, "deeplab_v2")
         self.feature = feature
         if hidden_channels:
             branches = [_fc_branch(in_ch, hidden_channels, num_classes, r, dropout) for r in rates]
@@ -119,7 +112,7 @@ class DeepLabV3Head(nn.Sequential):
         aspp_channels: int = 256,
         extra_conv: bool = False,
     ) -> None:
-        in_ch = _feature(channels, feature, "deeplab_v3")
+        in_ch = feature_channels(channels, feature, "deeplab_v3")
         stride = geometry[feature].stride
         factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
         self.rates = [int(r * factor) for r in rates]

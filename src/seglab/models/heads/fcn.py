@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from seglab.models.geometry import Geometry
+from seglab.models.heads.common import feature_channels
 
 
 def bilinear_kernel(channels: int, kernel: int) -> Tensor:
@@ -89,10 +90,7 @@ class FCNHead(nn.Module):
     ) -> None:
         super().__init__()
         for name in (feature, *skips):
-            if name not in channels:
-                raise ValueError(
-                    f"FCN head reads feature '{name}', but the backbone gives {sorted(channels)}"
-                )
+            feature_channels(channels, name, "FCN")
         self.feature, self.skips = feature, list(skips)
         self.skip_scales = list(skip_scales) if skip_scales else [1.0] * len(self.skips)
         if len(self.skip_scales) != len(self.skips):
@@ -148,11 +146,7 @@ class ConvHead(nn.Sequential):
         reduction: int = 4,
         dropout: float = 0.1,
     ) -> None:
-        if feature not in channels:
-            raise ValueError(
-                f"conv head reads feature '{feature}', but the backbone gives {sorted(channels)}"
-            )
-        in_ch = channels[feature]
+        in_ch = feature_channels(channels, feature, "conv")
         inter = in_ch // reduction
         super().__init__(
             nn.Conv2d(in_ch, inter, 3, padding=1, bias=False),
