@@ -17,7 +17,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from seglab.crf import ConvCRF, DenseCRF
+from seglab.crf import DenseCRF, TorchDenseCRF
 
 
 def fake_inputs(data_root: str, frames: int):
@@ -75,10 +75,10 @@ def main() -> None:
             DenseCRF(workers=cores, iterations=args.iterations),
             "cpu",
         ),
-        ("torch CRF, CPU", ConvCRF(iterations=args.iterations), "cpu"),
+        ("torch CRF, CPU", TorchDenseCRF(iterations=args.iterations), "cpu"),
     ]
     if torch.cuda.is_available():
-        rows.append(("torch CRF, GPU", ConvCRF(iterations=args.iterations), "cuda"))
+        rows.append(("torch CRF, GPU", TorchDenseCRF(iterations=args.iterations), "cuda"))
     print(
         f"{len(probs)} frames {tuple(probs.shape[-2:])}, {probs.shape[1]} classes, "
         f"{args.iterations} iterations, torch threads {torch.get_num_threads()}"

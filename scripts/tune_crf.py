@@ -15,7 +15,7 @@ import json
 
 from crf_inputs import load_inputs
 
-from seglab.crf import ConvCRF, DenseCRF
+from seglab.crf import DenseCRF, TorchDenseCRF
 from seglab.metrics import SegMetrics
 
 GRID = {
@@ -53,7 +53,7 @@ def main() -> None:
     keys = list(grid)
     for values in itertools.product(*grid.values()):
         params = dict(zip(keys, values), iterations=args.iterations)
-        crf = DenseCRF(workers=2, **params) if args.crf == "dense" else ConvCRF(**params)
+        crf = DenseCRF(workers=2, **params) if args.crf == "dense" else TorchDenseCRF(**params)
         score = miou(crf(probs, raw).argmax(1), mask, classes, ignore)
         if hasattr(crf, "close"):
             crf.close()

@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import SMALL, camvid_root, run_cli, run_dirs, run_script, val_per_epoch
 
-from seglab.crf import ConvCRF, DenseCRF
+from seglab.crf import DenseCRF, TorchDenseCRF
+from seglab.crf.permutohedral import Permutohedral
 from seglab.metrics import SegMetrics
 
 
@@ -33,7 +34,11 @@ def miou(pred: torch.Tensor, truth: torch.Tensor, classes: int, ignore: int = 25
     return float(m.compute()["mIoU"])
 
 
-@pytest.mark.parametrize("crf", [DenseCRF(workers=0), ConvCRF()], ids=["dense", "torch"])
+@pytest.mark.parametrize(
+    "crf",
+    [DenseCRF(workers=0), TorchDenseCRF(), TorchDenseCRF(downsample=1)],
+    ids=["dense", "torch", "torch-full-resolution"],
+)
 def test_crf_recovers_regions_from_noisy_unaries(crf):
     probs, raw, truth = noisy_regions()
     before = miou(probs.argmax(1), truth, 3)
@@ -54,8 +59,48 @@ def test_dense_crf_worker_pool_matches_in_process():
 
 def test_torch_crf_bounded_chunks_give_the_same_result():
     probs, raw, _ = noisy_regions()
-    probs, raw = probs.repeat(3, 1, 1, 1), raw.repeat(3, 1, 1, 1)
-    assert torch.allclose(ConvCRF(chunk=1)(probs, raw), ConvCRF(chunk=3)(probs, raw), atol=1e-5)
+    probs = torch.cat([probs, noisy_regions(seed=1)[0], probs.flip(-1)])
+    raw = torch.cat([raw, raw.flip(-2), raw.flip(-2)])
+    one, three = TorchDenseCRF(chunk=1)(probs, raw), TorchDenseCRF(chunk=3)(probs, raw)
+    assert torch.allclose(one, three, atol=1e-5)  # one lattice for 3 images: no leaks
+
+
+def test_lattice_filter_equals_pydensecrf():
+    """One mean-field step with only the appearance kernel, ours against pydensecrf's
+    C++ lattice: the same arithmetic, so equal to float precision."""
+    import pydensecrf.densecrf as dcrf
+
+    rng = np.random.default_rng(0)
+    h, w, c = 60, 80, 3
+    image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    image[:, :40] = 30
+    probs = rng.dirichlet(np.ones(c), size=h * w).T.astype(np.float32).copy()
+    ref = dcrf.DenseCRF2D(w, h, c)
+    ref.setUnaryEnergy(np.ascontiguousarray(-np.log(probs)))
+    ref.addPairwiseBilateral(sxy=10, srgb=13, rgbim=image, compat=1.0)
+    expected = torch.from_numpy(np.array(ref.inference(1))).T
+
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    rgb = torch.from_numpy(image).reshape(-1, 3).float() / 13
+    features = torch.cat([torch.stack([xx, yy], -1).reshape(-1, 2) / 10, rgb], 1)
+    lattice = Permutohedral(features)
+    norm = lattice.filter(torch.ones(h * w, 1)).rsqrt()
+    p = torch.from_numpy(probs).T
+    ours = torch.softmax(p.log() + lattice.filter(p * norm) * norm, dim=1)
+    assert (ours - expected).abs().max() < 1e-5
+
+
+def test_lattice_approximates_the_gaussian():
+    """Against the exact Σ_j exp(−|f_i − f_j|²/2) v_j on random 3-D points."""
+    g = torch.Generator().manual_seed(0)
+    features = torch.rand(400, 3, generator=g) * 4
+    values = torch.rand(400, 2, generator=g)
+    exact = torch.exp(-0.5 * torch.cdist(features, features) ** 2) @ values
+    approx = Permutohedral(features).filter(values)
+    corr = torch.corrcoef(torch.stack([exact.flatten(), approx.flatten()]))[0, 1]
+    ratio = (approx / exact).median()
+    print(f"lattice vs exact Gaussian: correlation {corr:.4f}, median ratio {ratio:.3f}")
+    assert corr > 0.98
 
 
 @pytest.mark.parametrize("crf", ["dense", "torch"])
@@ -112,7 +157,7 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
         p_dense = dense(probs, batch["raw"]).argmax(1)
     finally:
         dense.close()
-    p_torch = ConvCRF()(probs, batch["raw"]).argmax(1)
+    p_torch = TorchDenseCRF()(probs, batch["raw"]).argmax(1)
     mask = batch["mask"]
     valid = mask != 11
     agreement = float((p_dense == p_torch)[valid].float().mean())

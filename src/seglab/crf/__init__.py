@@ -3,7 +3,7 @@
 Both implementations share one call: ``crf(probs B×C×H×W, raw B×H×W×3 uint8) → probs``.
 """
 
-from seglab.crf.conv import ConvCRF
 from seglab.crf.dense import DenseCRF
+from seglab.crf.torch_dense import TorchDenseCRF
 
-__all__ = ["ConvCRF", "DenseCRF"]
+__all__ = ["DenseCRF", "TorchDenseCRF"]
