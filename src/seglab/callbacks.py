@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import sys
+import threading
 from typing import Any
 
 import lightning as L
@@ -102,3 +105,70 @@ class FiniteLossGuard(Callback):
             "debugging. Lower model.optimizer.lr, add trainer.gradient_clip_val, or check "
             "those samples."
         )
+
+
+class Interrupted(SystemExit):
+    """Training stopped by a signal after saving a resumable checkpoint; the exit status
+    is the shell's convention, 128 + the signal number (SIGTERM 143, SIGINT 130)."""
+
+
+class GracefulStop(Callback):
+    """On SIGTERM or SIGINT (Ctrl+C), finish the current training step, write
+    ``checkpoints/last.ckpt`` (mid-epoch: the data loader's position is in it, so the
+    resumed run trains on exactly the batches that were left) and exit with 128 + signal
+    and a message that says how to resume.
+
+    Lightning already turns SIGTERM into ``trainer.received_sigterm``; SIGINT is caught
+    here the same way, so the stop lands between steps instead of inside one. Under DDP
+    the ranks agree (any rank signalled stops all) before anyone saves. SLURM's requeue
+    signal is Lightning's (``SLURMEnvironment(auto_requeue=True)``, on by default under
+    SLURM): it saves ``hpc_ckpt_*.ckpt``, which Lightning resumes from by itself.
+    """
+
+    def __init__(self, filename: str = "last.ckpt") -> None:
+        self.filename = filename
+        self.signal: int | None = None
+        self._previous: Any = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit" and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.signal == signal.SIGINT:  # a second Ctrl+C: stop now, no checkpoint
+            raise KeyboardInterrupt
+        self.signal = signal.SIGINT
+        log.warning("SIGINT: stopping after this training step (Ctrl+C again to abort)")
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self.signal is None and trainer.received_sigterm:
+            self.signal = signal.SIGTERM
+        stop = self.signal is not None
+        if trainer.world_size > 1:
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if not stop:
+            return
+        signum = self.signal or signal.SIGTERM
+        path = f"{trainer.default_root_dir}/checkpoints/{self.filename}"
+        trainer.save_checkpoint(path)
+        name = signal.Signals(signum).name
+        message = (
+            f"{name} received: stopped at epoch {trainer.current_epoch}, step "
+            f"{trainer.global_step} (batch {batch_idx + 1} of the epoch) and saved {path}. "
+            f"Continue with: seglab-train resume={trainer.default_root_dir}"
+        )
+        log.warning(message)
+        print(f"seglab: {message}", file=sys.stderr, flush=True)
+        raise Interrupted(128 + signum)

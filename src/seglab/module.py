@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -47,8 +48,14 @@ class SegmentationModule(L.LightningModule):
         eval_scales: Sequence[float] = (1.0,),
         eval_flip: bool = False,
         crf: Callable[[Tensor, Tensor], Tensor] | None = None,
+        channels_last: bool = False,
+        compile: bool | Mapping[str, Any] = False,
     ) -> None:
         super().__init__()
+        self.channels_last = channels_last
+        self.compile_options = (
+            dict(compile) if isinstance(compile, Mapping) else ({} if compile else None)
+        )
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.num_classes, self.ignore_index = num_classes, ignore_index
@@ -68,8 +75,23 @@ class SegmentationModule(L.LightningModule):
         # the resolved run config, stored in every checkpoint so seglab-eval can rebuild us
         self.run_config: dict | None = None
 
+    def configure_model(self) -> None:
+        """Fast paths, applied once the module is on its device: NHWC memory format
+        (faster convolutions with cuDNN / oneDNN at mixed precision) and torch.compile,
+        in place (``nn.Module.compile``), so checkpoint keys stay the same."""
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)
+        if self.compile_options is not None and not getattr(self, "_compiled", False):
+            self.net.compile(**self.compile_options)
+            self._compiled = True
+
+    def _run_net(self, x: Tensor) -> Tensor | dict[str, Tensor]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        out = self.net(x)
+        out = self._run_net(x)
         return out["out"] if isinstance(out, dict) else out
 
     def predict_logits(self, x: Tensor) -> Tensor:
@@ -91,7 +113,7 @@ class SegmentationModule(L.LightningModule):
 
     # -- training ---------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        out = self.net(batch["image"])
+        out = self._run_net(batch["image"])
         if isinstance(out, dict):  # auxiliary head (training only)
             loss = self.loss(out["out"], batch["mask"])
             loss = loss + self.aux_loss_weight * self.loss(out["aux"], batch["mask"])
@@ -113,12 +135,30 @@ class SegmentationModule(L.LightningModule):
         if "total_iters" in inspect.signature(target).parameters and "total_iters" not in getattr(
             self.scheduler_factory, "keywords", {}
         ):
-            kwargs["total_iters"] = max(1, int(self.trainer.estimated_stepping_batches))
+            kwargs["total_iters"] = self._total_steps()
         scheduler = self.scheduler_factory(optimizer, **kwargs)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _total_steps(self) -> int:
+        """Optimizer steps of the whole run, for schedules that need it (poly).
+
+        Not ``trainer.estimated_stepping_batches``: that builds and starts the training
+        loader before a checkpoint is restored, so a mid-epoch resume would lose the
+        loader's position. Counting from a fresh loader's length starts nothing."""
+        trainer = self.trainer
+        datamodule = trainer.datamodule
+        if datamodule is None:
+            return max(1, int(trainer.estimated_stepping_batches))
+        per_epoch = len(datamodule.train_dataloader())
+        limit = trainer.limit_train_batches
+        per_epoch = min(per_epoch, limit) if isinstance(limit, int) else int(per_epoch * limit)
+        steps = math.ceil(per_epoch / trainer.accumulate_grad_batches) * max(trainer.max_epochs, 1)
+        if trainer.max_steps > 0:
+            steps = min(steps, trainer.max_steps)
+        return max(1, steps)
 
     # -- evaluation -----------------------------------------------------------------------
     def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:

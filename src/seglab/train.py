@@ -35,7 +35,9 @@ def build_list(group: DictConfig | None) -> list[Any]:
 def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data module, model and trainer a config describes."""
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    model = instantiate(
+        cfg.model, channels_last=cfg.get("channels_last", False), compile=cfg.get("compile", False)
+    )
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     callbacks = build_list(cfg.get("callbacks"))
     if cfg.get("stop_after_epochs"):

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from seglab.data.dataset import SegmentationDataset
-from seglab.data.sampling import SeededTrainSampler, ShardedEvalSampler
+from seglab.data.sampling import ResumableTrainLoader, SeededTrainSampler, ShardedEvalSampler
 from seglab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,8 @@ class SegDataModule(L.LightningDataModule):
         for split in splits.get(stage or "fit", []):
             self.dataset(split)
 
-    def _loader(self, dataset, sampler, batch_size: int) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset, sampler, batch_size: int, loader=DataLoader, **extra) -> DataLoader:
+        return loader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -144,13 +144,29 @@ class SegDataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             # each epoch re-sends the sampler's seeds; workers need no state of their own
             persistent_workers=False,
+            # the loader's worker base seed comes from here, not from the global RNG: a
+            # resumed run creates iterators at other moments, and must still draw the
+            # same dropout masks as an uninterrupted one
+            generator=torch.Generator().manual_seed(self.seed),
+            **extra,
         )
 
     def train_dataloader(self) -> DataLoader:
         ds = self.dataset(self.train_split)
         rank, world = self._world()
         bs = self.per_device(self.batch_size, "batch_size")
-        return self._loader(ds, SeededTrainSampler(len(ds), self.seed, rank, world), bs)
+        sampler = SeededTrainSampler(len(ds), self.seed, rank, world)
+        return self._loader(
+            ds, sampler, bs, loader=ResumableTrainLoader, progress=self._train_progress
+        )
+
+    def _train_progress(self) -> tuple[int, int]:
+        """(epoch, batches trained in it) as the trainer counts them, for checkpoints."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return trainer.current_epoch, done
 
     def _eval_loader(self, split: str) -> DataLoader:
         ds = self.dataset(split)

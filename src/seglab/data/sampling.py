@@ -12,10 +12,11 @@ therefore runs with ``use_distributed_sampler: false`` and shards itself:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from seglab.data.dataset import sample_seed
 
@@ -26,6 +27,13 @@ class SeededTrainSampler(Sampler):
     def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, samples of it already used)
+
+    def resume(self, epoch: int, samples_done: int) -> None:
+        """Continue ``epoch`` after its first ``samples_done`` samples (this rank's): a
+        run stopped mid-epoch sees exactly the batches it had not trained on yet."""
+        self.epoch = epoch
+        self._resume = (epoch, samples_done)
 
     def set_epoch(self, epoch: int) -> None:  # called by Lightning before each epoch
         self.epoch = epoch
@@ -38,7 +46,11 @@ class SeededTrainSampler(Sampler):
         order = torch.randperm(self.size, generator=g).tolist()
         total = len(self) * self.world_size
         order += order[: total - len(order)]
-        for i in order[self.rank : total : self.world_size]:
+        mine = order[self.rank : total : self.world_size]
+        if self._resume is not None and self._resume[0] == self.epoch:
+            mine = mine[self._resume[1] :]
+        self._resume = None
+        for i in mine:
             yield i, sample_seed(self.seed, self.epoch, i)
 
 
@@ -53,3 +65,22 @@ class ShardedEvalSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices)
+
+
+class ResumableTrainLoader(DataLoader):
+    """A training DataLoader that Lightning saves and restores with the checkpoint (it
+    checks for ``state_dict``/``load_state_dict``), so a run stopped mid-epoch (signal,
+    preemption, step checkpoint) resumes at the next unseen batch instead of replaying
+    the epoch from its start. ``progress()`` gives ``(epoch, batches trained this epoch)``
+    from the trainer: the loader's own count would be ahead by Lightning's prefetch."""
+
+    def __init__(self, *args: Any, progress: Callable[[], tuple[int, int]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self._progress()
+        return {"epoch": epoch, "batches": batches, "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.resume(state["epoch"], state["batches"] * state["batch_size"])
