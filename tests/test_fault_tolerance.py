@@ -87,3 +87,31 @@ def test_sigterm_from_outside_during_training(tmp_path):
     (run,) = run_dirs(tmp_path)
     last = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] > 12
+
+
+def test_a_failing_job_leaves_the_rest_of_the_sweep_intact(tmp_path):
+    """The middle job of three fails; the others run to the end, in their own folders."""
+    proc = run_cli(
+        "seglab-train",
+        "-m",
+        "data.image_size=[64,64]",
+        "data.lengths={train:32,val:8}",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        "model.init_from=null,/nonexistent.ckpt,null",
+        "seed=1",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "Error executing job with overrides" in proc.stderr
+    assert "model.init_from=/nonexistent.ckpt" in proc.stderr
+    (sweep,) = (tmp_path / "multirun").glob("*/*")
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0", "1", "2"]
+    for job in ("0", "2"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert val_per_epoch(sweep / job)
+    log = (sweep / "1" / "train.log").read_text()
+    assert "weights file /nonexistent.ckpt does not exist" in log
+    assert not (sweep / "1" / "checkpoints").exists()

@@ -25,8 +25,23 @@ def config_dir() -> str:
     raise SeglabError(f"seglab's config folder (conf/) was not found next to {here}")
 
 
+class JobFailed(SeglabError):
+    """One job of a sweep failed; Hydra records it and runs the other jobs."""
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
-    """Print user-caused errors as one message (no traceback) and exit with status 2."""
+    """Print user-caused errors as one message (no traceback) and exit with status 2.
+
+    Inside a sweep (``-m``) the job's error is logged to its folder and handed to Hydra
+    instead of exiting, so one bad job does not stop the others; Hydra reports it, with
+    the job's overrides, once the sweep has run."""
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,6 +54,8 @@ def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
         except HydraException as exc:
             message = str(exc)
         log.error(message)
+        if _in_sweep():
+            raise JobFailed(message) from None
         print(f"seglab: error: {message}", file=sys.stderr)
         raise SystemExit(2)
 
