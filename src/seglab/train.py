@@ -12,9 +12,11 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from seglab import ddp
 from seglab.callbacks import StopAfterEpochs
 from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, reports_errors
@@ -49,8 +51,19 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule
 
 def train(cfg: DictConfig) -> float | None:
     """Fit (and optionally test) one run; returns ``cfg.optimized_metric`` for sweepers."""
+    if not ddp.in_sweep():
+        return _train(cfg)
+    hydra_cfg = HydraConfig.get()
+    with open_dict(cfg):  # one W&B group per sweep, unless group= was given
+        cfg.group = cfg.get("group") or Path(hydra_cfg.sweep.dir).name
+    with ddp.isolated_job():
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
+    log.info("overrides: %s", " ".join(overrides) or "(none)")  # every rank, own log file
     info = RunInfo.load_or_create(run_dir, overrides)
     ckpt_path = cfg.get("ckpt_path")
     if cfg.get("resume") and not ckpt_path:
@@ -70,29 +83,46 @@ def train(cfg: DictConfig) -> float | None:
 
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
-    if ckpt_path:
-        step = load_checkpoint(ckpt_path)["global_step"]
+    try:
+        if ckpt_path:
+            step = load_checkpoint(ckpt_path)["global_step"]
+            for lg in trainer.loggers:
+                if isinstance(lg, ResumableCSVLogger) and lg.truncate_after(step):
+                    log.info("dropped CSV rows logged after the checkpoint's step %d", step)
         for lg in trainer.loggers:
-            if isinstance(lg, ResumableCSVLogger) and lg.truncate_after(step):
-                log.info("dropped CSV rows logged after the checkpoint's step %d", step)
-    for lg in trainer.loggers:
-        lg.log_hyperparams(
-            {
-                "config": OmegaConf.to_container(cfg, resolve=True),
-                "overrides": overrides,
-                "git": info.git,
-                "run_dir": str(run_dir),
-            }
-        )
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if cfg.get("test"):
-        trainer.test(model, datamodule=datamodule, ckpt_path="best")
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1})
-    if rank_zero_only.rank == 0:
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        log.info("done: val/mIoU_best=%s, best checkpoint %s", metrics.get("val/mIoU_best"), best)
-    return metrics.get(cfg.get("optimized_metric") or "")
+            lg.log_hyperparams(
+                {
+                    "config": OmegaConf.to_container(cfg, resolve=True),
+                    "overrides": overrides,
+                    "git": info.git,
+                    "run_dir": str(run_dir),
+                }
+            )
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics = scalar_metrics(trainer)
+        if cfg.get("test"):
+            trainer.test(model, datamodule=datamodule, ckpt_path="best")
+            metrics.update(scalar_metrics(trainer))
+        if rank_zero_only.rank == 0:
+            best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+            log.info("done: val/mIoU_best=%s, best %s", metrics.get("val/mIoU_best"), best)
+        return metrics.get(cfg.get("optimized_metric") or "")
+    finally:
+        finish_wandb(trainer)
+
+
+def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def finish_wandb(trainer: L.Trainer) -> None:
+    """Close this run's W&B run: otherwise the next job of a sweep in this process would
+    log into it (WandbLogger reuses a run that is still open)."""
+    import wandb
+
+    uses_wandb = any(isinstance(lg, WandbLogger) for lg in trainer.loggers)
+    if uses_wandb and rank_zero_only.rank == 0 and wandb.run is not None:
+        wandb.run.finish(exit_code=0 if trainer.state.status == "finished" else 1)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
@@ -105,6 +135,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """Console entry point."""
     register_resolvers()
+    ddp.install()
     try:
         sys.argv[1:] = resume_argv(sys.argv[1:])
     except SeglabError as exc:
