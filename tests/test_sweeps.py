@@ -52,3 +52,42 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
         print(f"{head}: val/mIoU per epoch in the sweep {swept}, alone {solo}")
         assert swept == pytest.approx(solo, abs=1e-6) and len(swept) == 2
         assert max(swept) > 0.2  # a model that learned, not the all-background baseline
+
+
+def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monkeypatch):
+    """Job 0 finishes, job 1 is killed mid-training; re-running the same sweep with
+    resume=true skips job 0 and continues job 1 from its checkpoint."""
+    from conftest import REPO
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "tests"))
+    sweep_dir = tmp_path / "sweep"
+    base = [
+        "-m",
+        "data.image_size=[64,64]",
+        "data.lengths={train:32,val:8}",
+        "data.batch_size=8",
+        "trainer.max_epochs=3",
+        "logger=csv",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    # job 1 is stopped by SIGTERM at step 6 (in epoch 1; job 0's step 100 never comes):
+    # the sweep process exits 143
+    base += [
+        "+callbacks.signal._target_=signal_at_step.SignalAtStep",
+        "+callbacks.signal.step=100,6",
+    ]
+    killed = run_cli("seglab-train", *base, cwd=tmp_path, check=False)
+    assert killed.returncode == 143, killed.stderr[-2000:]
+    first = yaml.safe_load((sweep_dir / "0" / "run_info.yaml").read_text())
+    assert (
+        first["finished"]
+        and not yaml.safe_load((sweep_dir / "1" / "run_info.yaml").read_text())["finished"]
+    )
+    first_ckpt = (sweep_dir / "0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+
+    resumed = run_cli("seglab-train", *base, "resume=true", cwd=tmp_path)
+    assert "job already finished" in resumed.stderr + (sweep_dir / "0" / "train.log").read_text()
+    assert (sweep_dir / "0" / "checkpoints" / "last.ckpt").stat().st_mtime_ns == first_ckpt
+    second = yaml.safe_load((sweep_dir / "1" / "run_info.yaml").read_text())
+    assert second["finished"] and len(second["resumed"]) == 1
+    assert len(val_per_epoch(sweep_dir / "1")) == 3  # epochs 0..2, none repeated

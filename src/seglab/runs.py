@@ -57,6 +57,9 @@ class RunInfo:
     overrides: list[str] = field(default_factory=list)
     host: str = ""
     resumed: list[str] = field(default_factory=list)
+    # set when training ended normally: a resumed sweep skips such jobs
+    finished: str | None = None
+    metrics: dict = field(default_factory=dict)
 
     @classmethod
     def load_or_create(cls, run_dir: Path, overrides: list[str]) -> RunInfo:
@@ -90,10 +93,11 @@ def resume_argv(args: list[str]) -> list[str]:
     ``ckpt_path=<run>/checkpoints/x.ckpt`` inside a seglab run folder continues that run in
     the same way. The saved overrides come first so that anything given now wins;
     ``hydra.run.dir`` points Hydra back at the same folder. DDP ranks re-launched by
-    Lightning already carry the rewritten arguments and are left alone.
+    Lightning already carry the rewritten arguments and are left alone, and so are sweeps
+    (``-m … hydra.sweep.dir=<sweep> resume=true``), which resume job by job.
     """
-    if any(_key(a) == "hydra.run.dir" for a in args):
-        return args
+    if any(_key(a) == "hydra.run.dir" for a in args) or {"-m", "--multirun"} & set(args):
+        return args  # sweeps resume job by job (seglab.train)
     values = {_key(a): a.split("=", 1)[1] for a in args if "=" in a}
     run_dir = None
     if values.get("resume", "null") not in ("", "null", "None"):

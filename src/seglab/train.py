@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,13 @@ def _train(cfg: DictConfig) -> float | None:
     log.info("overrides: %s", " ".join(overrides) or "(none)")  # every rank, own log file
     info = RunInfo.load_or_create(run_dir, overrides)
     ckpt_path = cfg.get("ckpt_path")
-    if cfg.get("resume") and not ckpt_path:
+    if ddp.in_sweep() and cfg.get("resume"):
+        if info.finished:  # re-running a sweep with resume=true: this job is done
+            log.info("job already finished on %s; skipped (resume=true)", info.finished)
+            return info.metrics.get(cfg.get("optimized_metric") or "")
+        last = run_dir / "checkpoints" / "last.ckpt"
+        ckpt_path = ckpt_path or (str(last) if last.is_file() else None)
+    elif cfg.get("resume") and not ckpt_path:
         ckpt_path = str(resume_checkpoint(run_dir))
     with open_dict(cfg):
         cfg.run_id = info.run_id
@@ -106,9 +113,19 @@ def _train(cfg: DictConfig) -> float | None:
         if rank_zero_only.rank == 0:
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
             log.info("done: val/mIoU_best=%s, best %s", metrics.get("val/mIoU_best"), best)
+            if schedule_done(trainer):
+                info.finished = time.strftime("%Y-%m-%d %H:%M:%S")
+                info.metrics = metrics
+                info.save(run_dir)
         return metrics.get(cfg.get("optimized_metric") or "")
     finally:
         finish_wandb(trainer)
+
+
+def schedule_done(trainer: L.Trainer) -> bool:
+    """Trained to the end (not stopped by stop_after_epochs, max_time or a signal)."""
+    steps = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
+    return trainer.current_epoch >= (trainer.max_epochs or 0) or steps
 
 
 def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
