@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 $(BIN)/seglab-train: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,crf]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,crf,sweeps]'
 	touch $@
 
 install: $(BIN)/seglab-train

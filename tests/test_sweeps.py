@@ -91,3 +91,44 @@ def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monke
     second = yaml.safe_load((sweep_dir / "1" / "run_info.yaml").read_text())
     assert second["finished"] and len(second["resumed"]) == 1
     assert len(val_per_epoch(sweep_dir / "1")) == 3  # epochs 0..2, none repeated
+
+
+def test_slurm_launcher_composes_a_two_node_four_gpu_job():
+    from conftest import run_script
+
+    out = run_script(
+        "slurm_preview.py",
+        "trainer=ddp",
+        "trainer.num_nodes=2",
+        "trainer.devices=4",
+        "hydra.launcher.partition=gpu",
+        "hydra.launcher.timeout_min=720",
+    ).stdout
+    print(out)
+    for line in (
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=720",
+        "#SBATCH --signal=USR2@120",
+    ):
+        assert line in out
+    assert "srun" in out
+
+
+def test_submitit_local_launcher_runs_a_job(tmp_path):
+    run_cli(
+        "seglab-train",
+        "-m",
+        "hydra/launcher=local",
+        "data.image_size=[64,64]",
+        "data.lengths={train:16,val:8}",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        cwd=tmp_path,
+    )
+    (job,) = (tmp_path / "multirun").glob("*/*/0")
+    assert (job / "checkpoints" / "last.ckpt").is_file()
+    assert yaml.safe_load((job / "run_info.yaml").read_text())["finished"]
+    assert list(job.parent.glob(".submitit/*/*_result.pkl"))  # ran through submitit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,9 @@ def _train(cfg: DictConfig) -> float | None:
     log.info("overrides: %s", " ".join(overrides) or "(none)")  # every rank, own log file
     info = RunInfo.load_or_create(run_dir, overrides)
     ckpt_path = cfg.get("ckpt_path")
-    if ddp.in_sweep() and cfg.get("resume"):
+    # a sweep job requeued by SLURM (preemption, time limit) continues where it stopped
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+    if ddp.in_sweep() and (cfg.get("resume") or requeued):
         if info.finished:  # re-running a sweep with resume=true: this job is done
             log.info("job already finished on %s; skipped (resume=true)", info.finished)
             return info.metrics.get(cfg.get("optimized_metric") or "")
