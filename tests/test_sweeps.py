@@ -132,3 +132,42 @@ def test_submitit_local_launcher_runs_a_job(tmp_path):
     assert (job / "checkpoints" / "last.ckpt").is_file()
     assert yaml.safe_load((job / "run_info.yaml").read_text())["finished"]
     assert list(job.parent.glob(".submitit/*/*_result.pkl"))  # ran through submitit
+
+
+def test_optuna_search_records_a_failed_trial_and_continues_its_study(tmp_path):
+    import optuna
+
+    sweep_dir = tmp_path / "search"
+    # seglab's optuna search, on a grid of three widths of which one cannot build: exactly
+    # one trial fails, whatever the order
+    extra = tmp_path / "extra_conf" / "hparams_search"
+    extra.mkdir(parents=True)
+    (extra / "width_grid.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - optuna\n  - override /hydra/sweeper/sampler: grid\n"
+        "hydra:\n  sweeper:\n    params:\n"
+        "      model.optimizer.lr: 0.005\n      model.optimizer.weight_decay: 0.0001\n"
+        "      model.net.backbone.width: choice(0.125, -1, 0.0625)\n"
+    )
+    args = [
+        "hparams_search=width_grid",
+        f"hydra.searchpath=[file://{tmp_path / 'extra_conf'}]",
+        "data.image_size=[64,64]",
+        "data.lengths={train:16,val:8}",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    run_cli("seglab-train", *args, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    first = optuna.load_study(study_name="seglab", storage=storage).trials
+    assert len(first) == 2
+    # the second invocation continues the same study with the grid's remaining point
+    run_cli("seglab-train", *args, "hydra.sweeper.n_trials=1", cwd=tmp_path)
+    trials = optuna.load_study(study_name="seglab", storage=storage).trials
+    states = sorted(t.state.name for t in trials)
+    widths = sorted(t.params["model.net.backbone.width"] for t in trials)
+    print(f"trials: {[(t.number, t.params, t.state.name, t.value) for t in trials]}")
+    assert states == ["COMPLETE", "COMPLETE", "FAIL"] and widths == [-1, 0.0625, 0.125]
+    assert {t.number for t in first} < {t.number for t in trials}
+    assert len([p for p in sweep_dir.iterdir() if p.is_dir()]) == 3  # no job overwritten

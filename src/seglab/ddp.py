@@ -58,6 +58,7 @@ def rank_command(local_rank: int) -> tuple[list[str], str]:
         f"hydra.run.dir={hydra.runtime.output_dir}",
         f"hydra.job.name=train_ddp_process_{local_rank}",
         "hydra.output_subdir=null",  # the job's .hydra/ is rank 0's
+        "hydra.mode=RUN",  # even where the config asks for a sweep (hparams_search=…)
     ]
     return command, get_original_cwd()
 

@@ -22,8 +22,17 @@ _PROCESS_TOKEN = secrets.token_hex(3)
 RUN_INFO = "run_info.yaml"
 
 
+def _optuna_storage(sweep_dir: str) -> str:
+    """SQLite URL of the study in the sweep folder (created now: Optuna opens it before
+    Hydra makes the folder)."""
+    folder = Path(sweep_dir).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'optuna.db'}"
+
+
 def register_resolvers() -> None:
-    """``${uid:}`` (process token for folder names) and ``${wandb_offline:}``."""
+    """``${uid:}`` (process token for folder names), ``${wandb_offline:}`` and
+    ``${optuna_storage:<sweep dir>}``."""
     if not OmegaConf.has_resolver("uid"):
         OmegaConf.register_new_resolver("uid", lambda: _PROCESS_TOKEN)
     if not OmegaConf.has_resolver("wandb_offline"):
@@ -31,6 +40,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver(
             "wandb_offline", lambda: os.environ.get("WANDB_MODE", "offline") != "online"
         )
+    if not OmegaConf.has_resolver("optuna_storage"):
+        OmegaConf.register_new_resolver("optuna_storage", _optuna_storage)
 
 
 def git_commit(where: Path | None = None) -> dict[str, str | bool]:
