@@ -53,6 +53,21 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
         assert swept == pytest.approx(solo, abs=1e-6) and len(swept) == 2
         assert max(swept) > 0.2  # a model that learned, not the all-background baseline
 
+    # seglab-report: the table and plots from the sweep's local files, and a W&B table
+    report = run_cli("seglab-report", str(sweep), "--wandb", cwd=tmp_path)
+    table = (sweep / "report.md").read_text()
+    print(table)
+    rows = [
+        line for line in table.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")
+    ]
+    assert len(rows) == 2 and "fcn32s" in rows[0] and "fcn8s" in rows[1]
+    best = {r.split("|")[1].strip(): float(r.split("|")[6]) for r in rows}
+    assert best["1"] == pytest.approx(max(val_per_epoch(jobs[1])), abs=1e-4)
+    for png in ("val_miou.png", "ablation.png"):
+        assert (sweep / png).stat().st_size > 10_000
+    (wb,) = sorted((sweep / "wandb").glob("offline-run-*"))
+    assert "ablation" in wandb_summary(wb)["summary"] and "wrote" in report.stdout
+
 
 def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monkeypatch):
     """Job 0 finishes, job 1 is killed mid-training; re-running the same sweep with

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -112,7 +113,25 @@ class SegmentationModule(L.LightningModule):
         return (probs / views).clamp_min(1e-12).log()
 
     # -- training ---------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start, self._epoch_images = time.perf_counter(), 0
+        self._last_batch_end = None
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._last_batch_end = time.perf_counter()  # validation is not training time
+
+    def on_train_epoch_end(self) -> None:
+        """``train/img_per_s``: images of all ranks over the wall time from the epoch's
+        start to its last training step (data loading and the optimizer included,
+        validation not)."""
+        end = getattr(self, "_last_batch_end", None)
+        seconds = end - self._epoch_start if end is not None else 0.0
+        images = getattr(self, "_epoch_images", 0) * self.trainer.world_size
+        if seconds > 0 and images:
+            self.log("train/img_per_s", images / seconds, on_epoch=True, sync_dist=False)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        self._epoch_images = getattr(self, "_epoch_images", 0) + batch["image"].shape[0]
         out = self._run_net(batch["image"])
         if isinstance(out, dict):  # auxiliary head (training only)
             loss = self.loss(out["out"], batch["mask"])
