@@ -255,3 +255,30 @@ def test_test_time_flip_and_scales_average_probabilities():
                 views.append(y.softmax(1))
     assert out.shape == (1, 5, 64, 80)
     assert torch.allclose(out.exp(), torch.stack(views).mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("experiment", ["ablation_all", "ablation_all_cpu", "ablation_fcn"])
+def test_every_ablation_variant_composes_and_runs(experiment):
+    """Each job of the ablation experiments builds its model, at the experiment's sizes."""
+    import re
+
+    text = (Path(config_dir()) / "experiment" / f"{experiment}.yaml").read_text()
+    variants = re.search(r"\+ablation: (.+)", text).group(1).split(",")
+    for variant in variants:
+        cfg = compose_cfg(
+            f"experiment={experiment}",
+            f"+ablation={variant}",
+            "data.root=/x",
+            "model.net.backbone.pretrained=null",  # ImageNet weights: not offline
+        )
+        if "staged" in variant:
+            raw = cfg.model._get_node("init_from")._value()  # ${hydra:sweep.dir}/<job>/…
+            assert raw.endswith("/checkpoints/last.ckpt")
+        net = instantiate(cfg.model.net).eval()
+        with torch.no_grad():
+            out = net(torch.zeros(1, 3, 97, 129))
+        out = out["out"] if isinstance(out, dict) else out
+        assert out.shape == (1, 11, 97, 129), variant
+        head = cfg.model.net.head._target_.rsplit(".", 1)[-1]
+        params = sum(p.numel() for p in net.parameters())
+        print(f"{experiment} +ablation={variant}: {head}, {params:,} params")

@@ -124,8 +124,9 @@ class SegmentationModule(L.LightningModule):
         """``train/img_per_s``: images of all ranks over the wall time from the epoch's
         start to its last training step (data loading and the optimizer included,
         validation not)."""
-        end = getattr(self, "_last_batch_end", None)
-        seconds = end - self._epoch_start if end is not None else 0.0
+        # (no start time when this epoch was resumed mid-way: Lightning skips the hook)
+        start, end = getattr(self, "_epoch_start", None), getattr(self, "_last_batch_end", None)
+        seconds = end - start if start is not None and end is not None else 0.0
         images = getattr(self, "_epoch_images", 0) * self.trainer.world_size
         if seconds > 0 and images:
             self.log("train/img_per_s", images / seconds, on_epoch=True, sync_dist=False)
