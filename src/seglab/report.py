@@ -41,6 +41,7 @@ class Job:
     img_per_s: float | None = None
     params: int | None = None
     gflops: float | None = None
+    minutes: float | None = None
 
     @property
     def best(self) -> float | None:
@@ -98,7 +99,8 @@ def read_job(folder: Path) -> Job:
     net = config["model"].get("net", {})
     backbone, stride = _describe_backbone(net)
     head = choices.get("model/head")
-    model = choices.get("model", "?") + (f" ({head})" if head else "")
+    # an ablation job is named by its variant; otherwise model config (+ head)
+    model = choices.get("ablation") or choices.get("model", "?") + (f" ({head})" if head else "")
     job = Job(
         folder=folder,
         name=folder.name,
@@ -126,7 +128,24 @@ def read_job(folder: Path) -> Job:
             if k.startswith("val/IoU/") and v not in ("", None)
         }
     job.params, job.gflops = _size(config, folder)
+    job.minutes = _minutes(folder)
     return job
+
+
+def _minutes(folder: Path) -> float | None:
+    """Wall time from start to finish (run_info.yaml), for a job that finished in one go."""
+    import datetime
+
+    path = folder / "run_info.yaml"
+    if not path.is_file():
+        return None
+    info = yaml.safe_load(path.read_text())
+    if not info.get("finished") or info.get("resumed"):
+        return None
+    fmt = "%Y-%m-%d %H:%M:%S"
+    start = datetime.datetime.strptime(info["started"], fmt)
+    end = datetime.datetime.strptime(info["finished"], fmt)
+    return (end - start).total_seconds() / 60
 
 
 def _size(config: dict, folder: Path) -> tuple[int | None, float | None]:
@@ -167,7 +186,7 @@ def markdown(jobs: list[Job]) -> str:
     classes = list(dict.fromkeys(c for j in jobs for c in j.class_iou))
     head = [
         "job", "model", "backbone", "OS", "CRF", "best val mIoU", "val mIoU + CRF",
-        "params (M)", "GFLOPs", "train img/s", "epochs", *classes,
+        "params (M)", "GFLOPs", "train img/s", "epochs", "minutes", *classes,
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for j in jobs:
@@ -183,6 +202,7 @@ def markdown(jobs: list[Job]) -> str:
             "" if j.gflops is None else f"{j.gflops:.3g}",
             _fmt(j.img_per_s, 2),
             str(len(j.val_miou)),
+            _fmt(j.minutes, 1),
             *(_fmt(j.class_iou.get(c), 3) for c in classes),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -218,13 +238,15 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
     width = 0.4 if has_crf else 0.6
     plain = [j.best or 0 for j in jobs]
     ax.bar([x - (width / 2 if has_crf else 0) for x in xs], plain, width, label="no CRF")
+    ax.set_ylim(0, max([*plain, *(j.best_crf or 0 for j in jobs)]) * 1.12 or 1)
     if has_crf:
         refined = [j.best_crf or 0 for j in jobs]
         ax.bar([x + width / 2 for x in xs], refined, width, label="with CRF")
-    for x, v in zip(xs, plain):
-        ax.text(
-            x - (width / 2 if has_crf else 0), v, f"{v:.3f}", ha="center", va="bottom", fontsize=8
-        )
+    shift = width / 2 if has_crf else 0
+    for x, j in zip(xs, jobs):
+        for dx, value in ((-shift, j.best), (shift, j.best_crf if has_crf else None)):
+            if value is not None:
+                ax.text(x + dx, value, f"{value:.3f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(list(xs))
     ax.set_xticklabels([f"{j.name}\n{j.model}" for j in jobs], fontsize=8)
     ax.set_ylabel("best val mIoU")
