@@ -29,7 +29,8 @@ class JobFailed(SeglabError):
     """One job of a sweep failed; Hydra records it and runs the other jobs."""
 
 
-def _in_sweep() -> bool:
+def in_sweep() -> bool:
+    """Whether this process is running a job of a Hydra sweep (``-m``)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -54,7 +55,7 @@ def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
         except HydraException as exc:
             message = str(exc)
         log.error(message)
-        if _in_sweep():
+        if in_sweep():
             raise JobFailed(message) from None
         print(f"seglab: error: {message}", file=sys.stderr)
         raise SystemExit(2)

@@ -24,17 +24,14 @@ from contextlib import contextmanager
 import lightning.pytorch.strategies.launchers.subprocess_script as _launcher
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import get_original_cwd, to_absolute_path
+
+from seglab.config import in_sweep
 
 _LIGHTNING_COMMAND = _launcher._hydra_subprocess_cmd
 _RANK_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 # command-line flags that choose the config itself, which a rank must see too
 _CONFIG_FLAGS = ("--config-path", "--config-name", "--config-dir", "-cp", "-cn", "-cd")
-
-
-def in_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _config_flags(argv: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from seglab import ddp
 from seglab.callbacks import StopAfterEpochs
 from seglab.checkpoints import load_checkpoint
-from seglab.config import config_dir, reports_errors
+from seglab.config import config_dir, in_sweep, reports_errors
 from seglab.errors import SeglabError, clean_message
 from seglab.loggers import ResumableCSVLogger
 from seglab.runs import RunInfo, register_resolvers, resume_argv, resume_checkpoint
@@ -53,7 +53,7 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule
 
 def train(cfg: DictConfig) -> float | None:
     """Fit (and optionally test) one run; returns ``cfg.optimized_metric`` for sweepers."""
-    if not ddp.in_sweep():
+    if not in_sweep():
         return _train(cfg)
     hydra_cfg = HydraConfig.get()
     with open_dict(cfg):  # one W&B group per sweep, unless group= was given
@@ -70,7 +70,7 @@ def _train(cfg: DictConfig) -> float | None:
     ckpt_path = cfg.get("ckpt_path")
     # a sweep job requeued by SLURM (preemption, time limit) continues where it stopped
     requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
-    if ddp.in_sweep() and (cfg.get("resume") or requeued):
+    if in_sweep() and (cfg.get("resume") or requeued):
         if info.finished:  # re-running a sweep with resume=true: this job is done
             log.info("job already finished on %s; skipped (resume=true)", info.finished)
             return info.metrics.get(cfg.get("optimized_metric") or "")
