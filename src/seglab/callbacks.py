@@ -72,12 +72,25 @@ class StopAfterEpochs(Callback):
             trainer.should_stop = True
 
 
+def _any_rank(trainer: L.Trainer, flag: bool) -> bool:
+    """``flag`` of any rank (one small all-reduce under DDP), so ranks stop together
+    instead of one waiting forever for the others."""
+    if trainer.world_size > 1:
+        return trainer.strategy.reduce_boolean_decision(flag, all=False)
+    return flag
+
+
+def _save(trainer: L.Trainer, filename: str) -> str:
+    path = f"{trainer.default_root_dir}/checkpoints/{filename}"
+    trainer.save_checkpoint(path)
+    return path
+
+
 class FiniteLossGuard(Callback):
     """Stop at the first non-finite training loss with a message naming the step and the
     batch's files, after saving a checkpoint to debug from (``checkpoints/nonfinite-…``).
 
-    Under DDP the ranks agree first (one small all-reduce a step), so they stop together
-    instead of one waiting forever for the others."""
+    Under DDP the ranks agree first (``_any_rank``)."""
 
     def on_train_batch_end(
         self,
@@ -90,13 +103,9 @@ class FiniteLossGuard(Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        finite = bool(torch.isfinite(loss.detach()).all())
-        if trainer.world_size > 1:
-            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
-        if finite:
+        if not _any_rank(trainer, not bool(torch.isfinite(loss.detach()).all())):
             return
-        path = f"{trainer.default_root_dir}/checkpoints/nonfinite-step{trainer.global_step}.ckpt"
-        trainer.save_checkpoint(path)
+        path = _save(trainer, f"nonfinite-step{trainer.global_step}.ckpt")
         names = batch.get("name", []) if isinstance(batch, dict) else []
         raise SeglabError(
             f"the training loss became {float(loss.detach().float())} at step "
@@ -155,14 +164,10 @@ class GracefulStop(Callback):
     ) -> None:
         if self.signal is None and trainer.received_sigterm:
             self.signal = signal.SIGTERM
-        stop = self.signal is not None
-        if trainer.world_size > 1:
-            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
-        if not stop:
+        if not _any_rank(trainer, self.signal is not None):
             return
         signum = self.signal or signal.SIGTERM
-        path = f"{trainer.default_root_dir}/checkpoints/{self.filename}"
-        trainer.save_checkpoint(path)
+        path = _save(trainer, self.filename)
         name = signal.Signals(signum).name
         message = (
             f"{name} received: stopped at epoch {trainer.current_epoch}, step "

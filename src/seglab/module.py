@@ -73,6 +73,12 @@ class SegmentationModule(L.LightningModule):
         stages = ("val", "test", "val_crf", "test_crf") if crf is not None else ("val", "test")
         self.metrics = nn.ModuleDict({s: SegMetrics(num_classes, ignore_index) for s in stages})
         self.best_miou: float | None = None
+        # train/img_per_s bookkeeping (no start time when an epoch is resumed mid-way:
+        # Lightning skips on_train_epoch_start then)
+        self._epoch_start: float | None = None
+        self._last_batch_end: float | None = None
+        self._epoch_images = 0
+        self._compiled = False
         # the resolved run config, stored in every checkpoint so seglab-eval can rebuild us
         self.run_config: dict | None = None
 
@@ -82,7 +88,7 @@ class SegmentationModule(L.LightningModule):
         in place (``nn.Module.compile``), so checkpoint keys stay the same."""
         if self.channels_last:
             self.net.to(memory_format=torch.channels_last)
-        if self.compile_options is not None and not getattr(self, "_compiled", False):
+        if self.compile_options is not None and not self._compiled:
             self.net.compile(**self.compile_options)
             self._compiled = True
 
@@ -124,15 +130,14 @@ class SegmentationModule(L.LightningModule):
         """``train/img_per_s``: images of all ranks over the wall time from the epoch's
         start to its last training step (data loading and the optimizer included,
         validation not)."""
-        # (no start time when this epoch was resumed mid-way: Lightning skips the hook)
-        start, end = getattr(self, "_epoch_start", None), getattr(self, "_last_batch_end", None)
-        seconds = end - start if start is not None and end is not None else 0.0
-        images = getattr(self, "_epoch_images", 0) * self.trainer.world_size
-        if seconds > 0 and images:
+        start, end = self._epoch_start, self._last_batch_end
+        images = self._epoch_images * self.trainer.world_size
+        if start is not None and end is not None and end > start and images:
+            seconds = end - start
             self.log("train/img_per_s", images / seconds, on_epoch=True, sync_dist=False)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        self._epoch_images = getattr(self, "_epoch_images", 0) + batch["image"].shape[0]
+        self._epoch_images += batch["image"].shape[0]
         out = self._run_net(batch["image"])
         if isinstance(out, dict):  # auxiliary head (training only)
             loss = self.loss(out["out"], batch["mask"])
