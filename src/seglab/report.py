@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,6 @@ from seglab.errors import SeglabError
 
 @dataclass
 class Job:
-    folder: Path
     name: str
     model: str
     backbone: str
@@ -84,13 +84,11 @@ def _rows(folder: Path) -> list[dict[str, str]]:
 def _describe_backbone(net: dict) -> tuple[str, str]:
     backbone = net.get("backbone", {})
     name = str(backbone.get("_target_", "?")).rsplit(".", 1)[-1]
-    extras = []
     if "depth" in backbone:
         name = f"{name}{backbone['depth']}"
-    if backbone.get("width", 1) not in (1, 1.0):
-        extras.append(f"×{backbone['width']}")
-    stride = backbone.get("output_stride")
-    return name + ("".join(f" {e}" for e in extras)), str(stride) if stride else "32"
+    if backbone.get("width", 1) != 1:
+        name = f"{name} ×{backbone['width']}"
+    return name, str(backbone.get("output_stride") or 32)
 
 
 def read_job(folder: Path) -> Job:
@@ -102,7 +100,6 @@ def read_job(folder: Path) -> Job:
     # an ablation job is named by its variant; otherwise model config (+ head)
     model = choices.get("ablation") or choices.get("model", "?") + (f" ({head})" if head else "")
     job = Job(
-        folder=folder,
         name=folder.name,
         model=model,
         backbone=backbone,
@@ -149,33 +146,31 @@ def _minutes(folder: Path) -> float | None:
 
 
 def _size(config: dict, folder: Path) -> tuple[int | None, float | None]:
-    """Parameters (from the checkpoint) and GFLOPs of one forward pass at the data's
-    input size (rebuilt from the config, weights not needed)."""
+    """Parameters and GFLOPs of one forward pass at the data's input size, from the
+    network rebuilt from the config (weights are not needed, so none are loaded)."""
+    import copy
+
     import torch
     from hydra.utils import instantiate
     from torch.utils.flop_counter import FlopCounterMode
 
-    params = None
-    ckpt = folder / "checkpoints" / "last.ckpt"
-    if ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        params = sum(
-            v.numel()
-            for k, v in state.items()
-            if k.startswith("net.") and v.is_floating_point() and "running_" not in k
-        )
+    net_config = copy.deepcopy(config["model"]["net"])
+    if "pretrained" in net_config.get("backbone", {}):
+        net_config["backbone"]["pretrained"] = None  # no download for a count
     data = config.get("data", {})
     size = data.get("crop_size") or data.get("image_size")
+    try:
+        net = instantiate(net_config).eval()
+    except Exception as exc:  # e.g. a model class this install lacks: leave cells empty
+        print(f"seglab-report: {folder.name}: cannot rebuild the network ({exc})", file=sys.stderr)
+        return None, None
+    params = sum(p.numel() for p in net.parameters())
     if not size:
         return params, None
     size = [size, size] if isinstance(size, int) else list(size)
-    try:
-        net = instantiate(config["model"]["net"]).eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            net(torch.zeros(1, 3, *size))
-        return params, counter.get_total_flops() / 1e9
-    except Exception:  # a config that cannot be rebuilt here: leave the cell empty
-        return params, None
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, *size))
+    return params, counter.get_total_flops() / 1e9
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -259,8 +254,6 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
 
 
 def log_to_wandb(jobs: list[Job], out: Path) -> str:
-    import os
-
     import wandb
 
     columns = ["job", "model", "backbone", "output_stride", "crf", "best_val_miou",
