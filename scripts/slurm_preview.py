@@ -21,7 +21,13 @@ from seglab.runs import register_resolvers
 
 
 def sbatch_text(overrides: list[str]) -> str:
-    from submitit.slurm.slurm import _make_sbatch_string
+    try:
+        from submitit.slurm.slurm import _make_sbatch_string
+    except ImportError:
+        raise SystemExit(
+            "slurm_preview.py: submitit is not installed: pip install 'seglab[sweeps]' "
+            "(make installs it)"
+        ) from None
 
     register_resolvers()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):

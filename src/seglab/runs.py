@@ -123,7 +123,8 @@ def resume_argv(args: list[str]) -> list[str]:
     if not saved.is_file():
         raise ConfigError(
             f"resume={values['resume']}: {saved} not found. Give the folder of an earlier "
-            "seglab-train run (it holds .hydra/ and checkpoints/)."
+            "seglab-train run (it holds .hydra/ and checkpoints/). To resume a sweep, "
+            "use -m … hydra.sweep.dir=<sweep folder> resume=true."
         )
     given = {_key(a) for a in args}
     old = [o for o in yaml.safe_load(saved.read_text()) or [] if _key(o) not in given]
