@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from seglab.crf.dense import CRFParams
 from seglab.crf.permutohedral import Permutohedral
 
 
@@ -50,38 +51,27 @@ def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
 
 
 class TorchDenseCRF:
-    def __init__(
-        self,
-        iterations: int = 10,
-        gaussian_weight: float = 3.0,
-        gaussian_sxy: float = 3.0,
-        bilateral_weight: float = 4.0,
-        bilateral_sxy: float = 67.0,
-        bilateral_srgb: float = 3.0,
-        downsample: int = 3,
-        chunk: int = 4,
-    ) -> None:
+    def __init__(self, downsample: int = 3, chunk: int = 4, **params: float) -> None:
+        """``params``: the kernels and iterations of ``CRFParams`` (DeepLab v2 defaults,
+        shared with ``DenseCRF``)."""
         if downsample < 1:
             raise ValueError(f"crf.downsample must be >= 1, got {downsample}")
-        self.iterations = iterations
-        self.gaussian_weight, self.gaussian_sxy = gaussian_weight, gaussian_sxy
-        self.bilateral_weight, self.bilateral_sxy = bilateral_weight, bilateral_sxy
-        self.bilateral_srgb = bilateral_srgb
+        self.params = CRFParams(**params)
         self.downsample, self.chunk = downsample, max(1, chunk)
 
     def _pool(self, x: Tensor) -> Tensor:
         s = self.downsample
         return F.avg_pool2d(x, s, ceil_mode=True) if s > 1 else x
 
-    def _features(self, image: Tensor, step: int) -> tuple[Tensor, Tensor]:
-        """Appearance features (x/θα, y/θα, rgb/θβ) of a B×3×h×w image whose cells are
-        ``step`` pixels apart (positions at the cell centres), and each point's image."""
+    def _features(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        """Appearance features (x/θα, y/θα, rgb/θβ) of the grid cells of a B×3×h×w image
+        (positions in image pixels: cells are ``downsample`` apart), and each cell's image."""
         b, _, h, w = image.shape
-        offset = (step - 1) / 2
-        ys = torch.arange(h, device=image.device, dtype=image.dtype) * step + offset
-        xs = torch.arange(w, device=image.device, dtype=image.dtype) * step + offset
-        position = torch.stack(torch.meshgrid(ys, xs, indexing="ij")).flip(0) / self.bilateral_sxy
-        features = torch.cat([position.expand(b, 2, h, w), image / self.bilateral_srgb], 1)
+        p = self.params
+        ys = torch.arange(h, device=image.device, dtype=image.dtype) * self.downsample
+        xs = torch.arange(w, device=image.device, dtype=image.dtype) * self.downsample
+        position = torch.stack(torch.meshgrid(ys, xs, indexing="ij")).flip(0) / p.bilateral_sxy
+        features = torch.cat([position.expand(b, 2, h, w), image / p.bilateral_srgb], 1)
         groups = torch.arange(b, device=image.device).repeat_interleave(h * w)
         return features.permute(0, 2, 3, 1).reshape(-1, 5), groups
 
@@ -89,8 +79,9 @@ class TorchDenseCRF:
         b, c, height, width = probs.shape
         image = self._pool(raw.to(probs.device).permute(0, 3, 1, 2).float())
         h, w = image.shape[-2:]
-        lattice = Permutohedral(*self._features(image, self.downsample))
-        smooth_sigma = self.gaussian_sxy / self.downsample
+        p = self.params
+        lattice = Permutohedral(*self._features(image))
+        smooth_sigma = p.gaussian_sxy / self.downsample
         ones = probs.new_ones(b * h * w, 1)
         norm_app = lattice.filter(ones).clamp_min(1e-20).rsqrt()  # (B·h·w)×1
         norm_smooth = gaussian_blur(ones.view(b, 1, h, w), smooth_sigma).rsqrt()
@@ -100,11 +91,11 @@ class TorchDenseCRF:
             appearance = lattice.filter(flat * norm_app) * norm_app
             appearance = appearance.view(b, h, w, c).permute(0, 3, 1, 2)
             smooth = gaussian_blur(q * norm_smooth, smooth_sigma) * norm_smooth
-            return self.bilateral_weight * appearance + self.gaussian_weight * smooth
+            return p.bilateral_weight * appearance + p.gaussian_weight * smooth
 
         q = self._pool(probs)
         log_unary = q.clamp_min(1e-8).log()
-        for _ in range(self.iterations - 1):
+        for _ in range(p.iterations - 1):
             q = torch.softmax(log_unary + message(q), dim=1)
         # the last update at full resolution: coarse messages, upsampled, against the
         # full-resolution unaries, so labels follow the full-resolution evidence
