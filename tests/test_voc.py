@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from seglab.config import config_dir
-from seglab.data.voc import download_voc2012
+from seglab.data.voc import download_sbd_aug, download_voc2012, write_train_aug_list
 from seglab.errors import DataError
 from seglab.runs import register_resolvers
 
@@ -75,6 +75,43 @@ def test_sbd_augmented_train_split(tmp_path):
     dm = voc_datamodule(voc, "data.train_split=train_aug", "data.num_workers=0")
     dm.setup("fit")
     assert len(dm.dataset("train_aug")) == 5
+
+
+def test_voc_trains_on_train_aug_by_default(tmp_path):
+    dm = voc_datamodule(write_voc(tmp_path, aug=5), "data.num_workers=0")
+    assert dm.train_split == "train_aug"
+    dm.setup("fit")
+    assert len(dm.train_dataloader().dataset) == 5
+
+
+def test_missing_sbd_names_the_files_and_the_download_script(tmp_path):
+    voc = write_voc(tmp_path)
+    (voc / "ImageSets" / "SegmentationAug" / "train_aug.txt").unlink()
+    dm = voc_datamodule(voc, "data.num_workers=0")
+    with pytest.raises(DataError) as err:
+        dm.setup("fit")
+    text = str(err.value)
+    assert "ImageSets/SegmentationAug/train_aug.txt" in text and "SegmentationClassAug" not in text
+    assert f"python scripts/download_voc.py {tmp_path} --sbd" in text
+    assert "data.train_split=train" in text
+    dm = voc_datamodule(voc, "data.num_workers=0", "data.train_split=train")
+    dm.setup("fit")  # VOC's own training images still work
+
+
+def test_train_aug_list_is_sbd_minus_val(tmp_path):
+    voc = write_voc(tmp_path, train=3, val=2, aug=7)
+    # 7 augmented labels, ids 3 and 4 are VOC val: 5 training images
+    assert write_train_aug_list(voc) == 5
+    listed = (voc / "ImageSets" / "SegmentationAug" / "train_aug.txt").read_text().split()
+    assert listed == [f"2007_{i:06d}" for i in (0, 1, 2, 5, 6)]
+
+
+def test_sbd_download_offline_fails_with_instructions(tmp_path):
+    voc = tmp_path / "VOC2012"
+    voc.mkdir()
+    url = "http://127.0.0.1:9/SegmentationClassAug.zip"
+    with pytest.raises(DataError, match=r"could not download SBD's augmented labels .*extract it"):
+        download_sbd_aug(voc, url=url)
 
 
 def test_missing_voc_root_says_where_to_point(tmp_path):

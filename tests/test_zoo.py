@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import open_dict
+from torch.nn import functional as F
 
 from seglab.config import config_dir
 from seglab.errors import SeglabError
@@ -22,7 +23,7 @@ from seglab.models.heads import DeepLabV3Head, FCNHead
 from seglab.models.weights import from_torchvision, init_from_checkpoint
 from seglab.runs import register_resolvers
 
-MODELS = sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml") if p.stem[0] != "_")
 VOC = [f"class{i}" for i in range(21)]
 
 
@@ -222,25 +223,27 @@ def test_staged_fcn_init_reports_loaded_and_new(tmp_path):
     assert torch.equal(fcn16.head.score.weight, fcn32.head.score.weight)
 
 
-def test_multi_scale_inputs_fuse_by_max():
+def test_msc_inputs_fuse_by_max_at_the_full_scales_logits():
+    """DeepLab's MSc: the 0.5 scale's logits interpolated to the 1.0 scale's (output
+    stride) size, pixel-wise max, then upsampled to the input (kazuto1011 msc.py)."""
     torch.manual_seed(0)
     head = partial(DeepLabV3Head, num_classes=3)
-    net = Segmenter(ResNet(depth=50, output_stride=16), head, input_scales=[0.5, 1.0]).eval()
+    net = Segmenter(ResNet(depth=50, output_stride=16), head, msc_scales=[0.5, 1.0]).eval()
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         fused = net(x)
-        net.input_scales = [1.0]
-        full = net(x)
-        half = torch.nn.functional.interpolate(
-            net(torch.nn.functional.interpolate(x, scale_factor=0.5, mode="bilinear")),
-            size=(64, 96),
-            mode="bilinear",
-        )
-    assert torch.allclose(fused, torch.maximum(full, half), atol=1e-6)
+        full = net.head(net.backbone(x))  # 4x6
+        half = net.head(net.backbone(F.interpolate(x, size=(32, 48), mode="bilinear")))
+        expected = torch.maximum(full, F.interpolate(half, size=full.shape[-2:], mode="bilinear"))
+        expected = F.interpolate(expected, size=(64, 96), mode="bilinear")
+        parts = net(x, keep_stride=True)
+    assert torch.allclose(fused, expected, atol=1e-6)
+    assert [tuple(p.shape[-2:]) for p in parts["scales"]] == [(2, 3), (4, 6)]
+    assert parts["out"].shape[-2:] == (4, 6) and parts["aux"] is None
 
 
 def test_test_time_flip_and_scales_average_probabilities():
-    cfg = compose_cfg("model=fcn32s_tiny", "model.eval_flip=true", "model.eval_scales=[0.5,1.0]")
+    cfg = compose_cfg("model=fcn32s_tiny", "model.tta_flip=true", "model.tta_scales=[0.5,1.0]")
     module = instantiate(cfg.model).eval()
     torch.nn.init.normal_(module.net.head.score.weight)  # non-zero scores
     x = torch.randn(1, 3, 64, 80)

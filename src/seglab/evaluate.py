@@ -54,7 +54,7 @@ def restore(
     """The trained module and its data module, rebuilt from a checkpoint alone.
 
     ``data_cfg`` replaces the checkpoint's data config (or, without ``_target_``, patches
-    it); ``model_overrides`` set model config keys (``crf``, ``eval_scales`` …).
+    it); ``model_overrides`` set model config keys (``crf``, ``tta_scales`` …).
     """
     ckpt = load_checkpoint(ckpt_path)
     train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
@@ -69,6 +69,7 @@ def restore(
         )
     model_cfg = train_cfg.model
     with open_dict(model_cfg):
+        _rename_old_keys(model_cfg)
         model_cfg.class_names = list(data_cfg.class_names)
         model_cfg.ignore_index = data_cfg.ignore_index
         # the checkpoint holds every weight: no ImageNet download, no staged init
@@ -83,14 +84,28 @@ def restore(
     return model, instantiate(data_cfg)
 
 
+# keys renamed since earlier checkpoints were written: old name → new name
+_RENAMED = {"eval_scales": "tta_scales", "eval_flip": "tta_flip"}
+
+
+def _rename_old_keys(model_cfg: DictConfig) -> None:
+    """Checkpoints written before MSc and TTA got distinct names still restore."""
+    for old, new in _RENAMED.items():
+        if old in model_cfg:
+            model_cfg[new] = model_cfg.pop(old)
+    net = model_cfg.get("net")
+    if net is not None and "input_scales" in net:
+        net.msc_scales = net.pop("input_scales")
+
+
 def model_overrides(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluation-time model settings given on the command line: ``eval_scales``,
-    ``eval_flip`` and ``crf=…`` (which replaces the checkpoint's CRF)."""
+    """Evaluation-time model settings given on the command line: ``tta_scales``,
+    ``tta_flip`` and ``crf=…`` (which replaces the checkpoint's CRF)."""
     overrides: dict[str, Any] = {}
-    if cfg.get("eval_scales"):
-        overrides["eval_scales"] = list(cfg.eval_scales)
-    if cfg.get("eval_flip") is not None:
-        overrides["eval_flip"] = cfg.eval_flip
+    if cfg.get("tta_scales"):
+        overrides["tta_scales"] = list(cfg.tta_scales)
+    if cfg.get("tta_flip") is not None:
+        overrides["tta_flip"] = cfg.tta_flip
     if "crf" in (cfg.get("model") or {}):
         overrides["crf"] = cfg.model.crf
     return overrides

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,15 +18,38 @@ from torch.nn import functional as F
 from seglab.metrics import SegMetrics
 from seglab.models.segmenter import resize
 from seglab.models.weights import init_from_checkpoint
+from seglab.optim import group_summary, param_groups
+
+log = logging.getLogger(__name__)
+
+
+def _factory_default(factory: Callable[..., Any], name: str) -> Any:
+    """A keyword of a Hydra partial (``lr``, ``weight_decay``), or the callee's default."""
+    keywords = getattr(factory, "keywords", {}) or {}
+    if name in keywords:
+        return keywords[name]
+    target = getattr(factory, "func", factory)
+    try:
+        param = inspect.signature(target).parameters.get(name)
+    except (TypeError, ValueError):
+        return None
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 class SegmentationModule(L.LightningModule):
     """Trains ``net`` (B×3×H×W → B×C×H×W logits) and measures it.
 
-    ``optimizer`` and ``scheduler`` are factories (Hydra partials). The scheduler is
+    ``optimizer`` and ``scheduler`` are factories (Hydra partials). ``param_groups``
+    gives per-parameter lr / weight-decay multipliers (``seglab.optim``). The scheduler is
     called with the optimizer and, when it takes ``total_iters`` (e.g. torch's
     ``PolynomialLR``, DeepLab's "poly" policy), the run's total optimizer steps; it steps
     every optimizer step.
+
+    The training loss is the loss of the fused logits, plus, with MSc
+    (``net.msc_scales``), the loss of each scale's logits (DeepLab v2), plus
+    ``aux_loss_weight`` × the auxiliary head's. The loss sees the heads' own resolution
+    and decides how to meet the labels (``model.loss.target_resolution``).
+    ``tta_scales`` / ``tta_flip`` are evaluation-only test-time augmentation.
 
     Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``,
     ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``,
@@ -46,8 +70,9 @@ class SegmentationModule(L.LightningModule):
         log_images: int = 4,
         aux_loss_weight: float = 0.4,
         init_from: str | None = None,
-        eval_scales: Sequence[float] = (1.0,),
-        eval_flip: bool = False,
+        tta_scales: Sequence[float] = (1.0,),
+        tta_flip: bool = False,
+        param_groups: Sequence[Mapping[str, Any]] | None = None,
         crf: Callable[[Tensor, Tensor], Tensor] | None = None,
         channels_last: bool = False,
         compile: bool | Mapping[str, Any] = False,
@@ -63,8 +88,9 @@ class SegmentationModule(L.LightningModule):
         self.class_names = list(class_names)
         self.log_images = log_images
         self.aux_loss_weight = aux_loss_weight
-        self.eval_scales = [float(v) for v in eval_scales]
-        self.eval_flip = eval_flip
+        self.tta_scales = [float(v) for v in tta_scales]
+        self.tta_flip = tta_flip
+        self.param_group_rules = [dict(r) for r in param_groups or []]
         if init_from:  # staged training: FCN-16s from FCN-32s, FCN-8s from FCN-16s
             init_from_checkpoint(self.net, init_from)
         # a CRF refines softmax probabilities with the raw image in val / test, never in the
@@ -92,30 +118,30 @@ class SegmentationModule(L.LightningModule):
             self.net.compile(**self.compile_options)
             self._compiled = True
 
-    def _run_net(self, x: Tensor) -> Tensor | dict[str, Tensor]:
+    def _run_net(self, x: Tensor, **kwargs: Any) -> Tensor | dict[str, Tensor]:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        return self.net(x, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self._run_net(x)
         return out["out"] if isinstance(out, dict) else out
 
     def predict_logits(self, x: Tensor) -> Tensor:
-        """Evaluation output: logits, or with test-time augmentation (``eval_scales``,
-        ``eval_flip``) the log of the softmax probabilities averaged over all views."""
-        if self.eval_scales == [1.0] and not self.eval_flip:
+        """Evaluation output: logits, or with test-time augmentation (``tta_scales``,
+        ``tta_flip``) the log of the softmax probabilities averaged over all views."""
+        if self.tta_scales == [1.0] and not self.tta_flip:
             return self(x)
         size = (x.shape[-2], x.shape[-1])
         probs = None
-        for scale in self.eval_scales:
+        for scale in self.tta_scales:
             xs = x if scale == 1.0 else F.interpolate(x, scale_factor=scale, mode="bilinear")
-            for flip in (False, True) if self.eval_flip else (False,):
+            for flip in (False, True) if self.tta_flip else (False,):
                 logits = self(xs.flip(-1) if flip else xs)
                 logits = resize(logits.flip(-1) if flip else logits, size)
                 p = logits.softmax(dim=1)
                 probs = p if probs is None else probs + p
-        views = len(self.eval_scales) * (2 if self.eval_flip else 1)
+        views = len(self.tta_scales) * (2 if self.tta_flip else 1)
         return (probs / views).clamp_min(1e-12).log()
 
     # -- training ---------------------------------------------------------------------------
@@ -138,21 +164,33 @@ class SegmentationModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         self._epoch_images += batch["image"].shape[0]
-        out = self._run_net(batch["image"])
-        if isinstance(out, dict):  # auxiliary head (training only)
-            loss = self.loss(out["out"], batch["mask"])
-            loss = loss + self.aux_loss_weight * self.loss(out["aux"], batch["mask"])
-        else:
-            loss = self.loss(out, batch["mask"])
+        loss = self.training_loss(batch["image"], batch["mask"])
         bs = batch["image"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
         self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=bs)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, batch_size=bs)
+        group = self.optimizers().param_groups[0]
+        base_lr = group["lr"] / group["lr_mult"] if group.get("lr_mult") else group["lr"]
+        self.log("lr", base_lr, on_step=True, batch_size=bs)
+        return loss
+
+    def training_loss(self, image: Tensor, mask: Tensor) -> Tensor:
+        """Loss of the fused logits + each MSc scale's + the weighted auxiliary loss."""
+        out = self._run_net(image, keep_stride=True)
+        loss = self.loss(out["out"], mask)
+        if len(out["scales"]) > 1:  # MSc: every scale's logits and their max (DeepLab v2)
+            for logits in out["scales"]:
+                loss = loss + self.loss(logits, mask)
+        if out["aux"] is not None:
+            loss = loss + self.aux_loss_weight * self.loss(out["aux"], mask)
         return loss
 
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
+        lr = _factory_default(self.optimizer_factory, "lr")
+        decay = _factory_default(self.optimizer_factory, "weight_decay") or 0.0
+        groups = param_groups(self.net, self.param_group_rules, lr, decay)
+        if self.param_group_rules:
+            log.info("parameter groups: %s", group_summary(groups))
+        optimizer = self.optimizer_factory(params=groups)
         if self.scheduler_factory is None:
             return optimizer
         kwargs = {}
@@ -174,13 +212,16 @@ class SegmentationModule(L.LightningModule):
         loader before a checkpoint is restored, so a mid-epoch resume would lose the
         loader's position. Counting from a fresh loader's length starts nothing."""
         trainer = self.trainer
+        epochs = trainer.max_epochs
+        if trainer.max_steps > 0 and (epochs is None or epochs < 0):
+            return trainer.max_steps  # the papers count iterations (max_epochs=-1)
         datamodule = trainer.datamodule
         if datamodule is None:
             return max(1, int(trainer.estimated_stepping_batches))
         per_epoch = len(datamodule.train_dataloader())
         limit = trainer.limit_train_batches
         per_epoch = min(per_epoch, limit) if isinstance(limit, int) else int(per_epoch * limit)
-        steps = math.ceil(per_epoch / trainer.accumulate_grad_batches) * max(trainer.max_epochs, 1)
+        steps = math.ceil(per_epoch / trainer.accumulate_grad_batches) * max(epochs or 1, 1)
         if trainer.max_steps > 0:
             steps = min(steps, trainer.max_steps)
         return max(1, steps)

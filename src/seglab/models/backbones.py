@@ -15,12 +15,40 @@ from torch import Tensor, nn
 from seglab.models.geometry import Geometry
 from seglab.models.weights import load_pretrained
 
+_NORM = nn.modules.batchnorm._BatchNorm
+
+
+class FreezableBN(nn.Module):
+    """A backbone whose BatchNorm can be frozen (``freeze_bn``): running statistics kept
+    (BN layers stay in eval mode whatever ``train()`` is called with) and BN weights out
+    of the optimizer (``requires_grad=False``), as DeepLab v2 trains ResNet-101 at batch
+    10 (kazuto1011/deeplab-pytorch main.py ``model.module.base.freeze_bn()``)."""
+
+    freeze_bn: bool = False
+
+    def _freeze_bn(self, freeze: bool) -> None:
+        self.freeze_bn = freeze
+        if freeze:
+            for m in self.modules():
+                if isinstance(m, _NORM):
+                    m.requires_grad_(False)
+            self.train(self.training)
+
+    def train(self, mode: bool = True) -> FreezableBN:
+        super().train(mode)
+        if self.freeze_bn:
+            for m in self.modules():
+                if isinstance(m, _NORM):
+                    m.eval()
+        return self
+
+
 # VGG16's conv layers; "M" ends a stage with a max pool (pool1 .. pool5).
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 _FEATURE_OF_STAGE = {2: "c2", 3: "c3", 4: "c4", 5: "c5"}
 
 
-class VGG16(nn.Module):
+class VGG16(FreezableBN):
     """VGG16 for FCN (Long et al.) or DeepLab (Chen et al.).
 
     ``pooling="fcn"``: 2x2 pools that round up (Caffe), conv1_1 padded by 100 so any input
@@ -46,6 +74,7 @@ class VGG16(nn.Module):
         fc6_padding: int = 0,
         dropout: float = 0.5,
         pretrained: str | None = None,
+        freeze_bn: bool = False,
     ) -> None:
         super().__init__()
         if width <= 0:
@@ -107,8 +136,16 @@ class VGG16(nn.Module):
             self.geometry["out"] = geo.through(fc6_kernel, 1, fc6_padding)
         else:
             self.channels["out"], self.geometry["out"] = in_ch, geo
+        # ImageNet fc6/fc7 when this VGG16 has no fc layers: a head that brings its own
+        # (DeepLab-LargeFOV) takes them, decimated, when the Segmenter builds it
+        self.unused_pretrained: dict[str, Tensor] | None = None
         if pretrained:
-            load_pretrained(self, pretrained, "vgg16_bn" if batch_norm else "vgg16")
+            sd = load_pretrained(self, pretrained, "vgg16_bn" if batch_norm else "vgg16")
+            if self.fc is None:
+                self.unused_pretrained = {
+                    k: v for k, v in sd.items() if k.startswith("classifier.")
+                }
+        self._freeze_bn(freeze_bn)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats: dict[str, Tensor] = {}
@@ -120,9 +157,15 @@ class VGG16(nn.Module):
         return feats
 
 
-class ResNet(nn.Module):
-    """torchvision ResNet-50/101 with output stride 8/16/32 by dilation
-    (``replace_stride_with_dilation``) and DeepLab v3's multi-grid for the last stage.
+class ResNet(FreezableBN):
+    """torchvision ResNet-50/101 with output stride 8/16/32 by dilation and DeepLab v3's
+    multi-grid for the last stage.
+
+    Output stride 16 dilates layer4 only, 8 dilates layer3 and layer4 (torchvision's
+    ``replace_stride_with_dilation`` ``[False, False, True]`` / ``[False, True, True]``, as
+    torchvision's and the DeepLab authors' segmentation models). Multi-grid rates multiply
+    the last stage's dilation: (1, 2, 4) gives (2, 4, 8) at 16 and (4, 8, 16) at 8.
+    The reported geometry is read off the built layers' strides.
 
     Attribute names equal torchvision's, so ImageNet and torchvision segmentation weights
     load without renaming."""
@@ -133,6 +176,7 @@ class ResNet(nn.Module):
         output_stride: int = 8,
         multi_grid: list[int] | None = None,
         pretrained: str | None = None,
+        freeze_bn: bool = False,
     ) -> None:
         super().__init__()
         if depth not in (50, 101):
@@ -143,7 +187,7 @@ class ResNet(nn.Module):
             )
         net = getattr(torchvision.models, f"resnet{depth}")(
             weights=None,
-            replace_stride_with_dilation=[False, output_stride <= 16, output_stride <= 8],
+            replace_stride_with_dilation=[False, output_stride <= 8, output_stride <= 16],
         )
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = (
@@ -156,16 +200,25 @@ class ResNet(nn.Module):
             if len(multi_grid) != len(self.layer4):
                 n = len(self.layer4)
                 raise ValueError(f"model.net.backbone.multi_grid needs {n} rates, got {multi_grid}")
-            base = 32 // output_stride  # the last stage's dilation
+            base = self.layer4[-1].conv2.dilation[0]  # the last stage's dilation
             for block, unit in zip(self.layer4, multi_grid):
                 block.conv2.dilation = (base * unit, base * unit)
                 block.conv2.padding = (base * unit, base * unit)
-        strides = {"c2": 4, "c3": 8, "c4": min(16, output_stride), "c5": output_stride}
-        strides["out"] = output_stride
+        # strides from the layers themselves: the stem (conv1, maxpool), then each stage's
+        # strided conv; every padding is centred, so each map starts at offset 0
+        stride, strides = self.conv1.stride[0] * self.maxpool.stride, {}
+        for name, layer in zip(
+            ("c2", "c3", "c4", "c5"), (self.layer1, self.layer2, self.layer3, self.layer4)
+        ):
+            for block in layer:
+                stride *= block.conv2.stride[0]
+            strides[name] = stride
+        strides["out"] = strides["c5"]
         self.geometry = {k: Geometry(float(s), 0.0) for k, s in strides.items()}
         self.channels = {"c2": 256, "c3": 512, "c4": 1024, "c5": 2048, "out": 2048}
         if pretrained:
             load_pretrained(self, pretrained, f"resnet{depth}")
+        self._freeze_bn(freeze_bn)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -176,7 +229,7 @@ class ResNet(nn.Module):
         return {"c2": c2, "c3": c3, "c4": c4, "c5": c5, "out": c5}
 
 
-class MobileNetV3Large(nn.Module):
+class MobileNetV3Large(FreezableBN):
     """torchvision MobileNetV3-Large, the light backbone for CPU runs; output stride 16
     dilates the last stage (as torchvision's DeepLab). Features are the last block at each
     stride."""
@@ -186,6 +239,7 @@ class MobileNetV3Large(nn.Module):
         output_stride: int = 16,
         multi_grid: list[int] | None = None,
         pretrained: str | None = None,
+        freeze_bn: bool = False,
     ) -> None:
         super().__init__()
         if output_stride not in (16, 32):
@@ -215,13 +269,13 @@ class MobileNetV3Large(nn.Module):
         self.geometry = {k: Geometry(float(shapes[i][0]), 0.0) for k, i in taps.items()}
         if pretrained:
             load_pretrained(self, pretrained, "mobilenet_v3_large")
+        self._freeze_bn(freeze_bn)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        wanted = {i: k for k, i in self.taps.items()}
-        feats = {}
+        feats, outputs = {}, {}
         for i, block in enumerate(self.features):
             x = block(x)
-            if i in wanted:
-                feats[wanted[i]] = x
-        feats["out"] = x
+            outputs[i] = x
+        for name, i in self.taps.items():  # at output stride 16, c4 is the last block too
+            feats[name] = outputs[i]
         return feats

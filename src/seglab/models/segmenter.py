@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+log = logging.getLogger(__name__)
 
 
 def resize(logits: Tensor, size: tuple[int, int]) -> Tensor:
@@ -15,14 +18,30 @@ def resize(logits: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
+def _max_fuse(maps: list[Tensor]) -> Tensor:
+    """Pixel-wise maximum at the largest map's size (DeepLab's MSc fusion: the smaller
+    scales' logits are interpolated to the full scale's, kazuto1011/deeplab-pytorch
+    libs/models/msc.py, ``logits_max``)."""
+    size = max((m.shape[-2:] for m in maps), key=lambda s: s[0] * s[1])
+    return torch.stack([resize(m, tuple(size)) for m in maps]).amax(dim=0)
+
+
 class Segmenter(nn.Module):
     """``backbone`` gives named features; ``head`` and ``aux_head`` are factories (Hydra
     partials) that receive the backbone's channel counts and feature geometry, so configs
     never repeat them. Heads that stop at the output stride are upsampled bilinearly.
 
-    ``input_scales`` (DeepLab's multi-scale inputs, e.g. ``[0.5, 0.75, 1.0]``) runs the
-    network on each rescaled input and fuses the logits by their maximum. In training,
-    with an ``aux_head``, ``forward`` returns ``{"out": logits, "aux": aux_logits}``.
+    ``msc_scales`` is DeepLab v2's MSc (multi-scale inputs, e.g. ``[0.5, 0.75, 1.0]``), in
+    training and evaluation: the network runs on each rescaled input and the logits are
+    fused by their pixel-wise maximum; in training each scale's logits get their own loss
+    too. (Evaluation-only test-time augmentation, averaging softmax over scales and flips,
+    is the module's ``tta_scales`` / ``tta_flip``.)
+
+    ``forward(x)`` returns logits at the input size (in training, with an ``aux_head``,
+    ``{"out", "aux"}``); ``forward(x, keep_stride=True)`` returns what the loss needs:
+    ``{"out": fused logits, "aux": aux logits or None, "scales": per-scale logits}`` at
+    the heads' own resolution (the output stride for DeepLab heads), so a loss can shrink
+    the labels to it (DeepLab v1/v2) or upsample the logits.
     """
 
     def __init__(
@@ -30,7 +49,7 @@ class Segmenter(nn.Module):
         backbone: nn.Module,
         head: Callable[..., nn.Module],
         aux_head: Callable[..., nn.Module] | None = None,
-        input_scales: Sequence[float] = (1.0,),
+        msc_scales: Sequence[float] = (1.0,),
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -38,33 +57,50 @@ class Segmenter(nn.Module):
         self.aux_head = (
             aux_head(channels=backbone.channels, geometry=backbone.geometry) if aux_head else None
         )
-        self.input_scales = [float(s) for s in input_scales]
+        self.msc_scales = [float(s) for s in msc_scales]
+        if not self.msc_scales or min(self.msc_scales) <= 0:
+            raise ValueError(f"model.net.msc_scales must be positive numbers, got {msc_scales}")
+        self._hand_over_pretrained()
+
+    def _hand_over_pretrained(self) -> None:
+        """Pretrained tensors the backbone had no layer for (ImageNet VGG16's fc6/fc7 on
+        DeepLab's fc-less VGG16) go to a head that brings those layers (LargeFOV)."""
+        extra = getattr(self.backbone, "unused_pretrained", None)
+        if not extra:
+            return
+        take = getattr(self.head, "load_backbone_pretrained", None)
+        if take is None:
+            log.info("pretrained %s: not used by this head", ", ".join(sorted(extra)))
+        else:
+            take(extra)
+        self.backbone.unused_pretrained = None  # free ~0.5 GB of fc weights
 
     def _single(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         size = (x.shape[-2], x.shape[-1])
         feats = self.backbone(x)
-        out = resize(self.head(feats, size), size)
+        out = self.head(feats, size)
         aux = None
         if self.aux_head is not None and self.training:
-            aux = resize(self.aux_head(feats, size), size)
+            aux = self.aux_head(feats, size)
         return out, aux
 
-    def forward(self, x: Tensor) -> Tensor | dict[str, Tensor]:
+    def forward(self, x: Tensor, keep_stride: bool = False) -> Tensor | dict:
         size = (x.shape[-2], x.shape[-1])
-        if self.input_scales == [1.0]:
+        scales: list[Tensor] = []
+        if self.msc_scales == [1.0]:
             out, aux = self._single(x)
         else:
-            outs, auxes = [], []
-            for scale in self.input_scales:
-                scaled = (
-                    x
-                    if scale == 1.0
-                    else F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
-                )
-                o, a = self._single(scaled)
-                outs.append(resize(o, size))
+            auxes = []
+            for scale in self.msc_scales:
+                scaled_size = (int(size[0] * scale), int(size[1] * scale))
+                xs = x if scale == 1.0 else resize(x, scaled_size)
+                o, a = self._single(xs)
+                scales.append(o)
                 if a is not None:
-                    auxes.append(resize(a, size))
-            out = torch.stack(outs).amax(dim=0)
-            aux = torch.stack(auxes).amax(dim=0) if auxes else None
-        return {"out": out, "aux": aux} if aux is not None else out
+                    auxes.append(a)
+            out = _max_fuse(scales)
+            aux = _max_fuse(auxes) if auxes else None
+        if keep_stride:
+            return {"out": out, "aux": aux, "scales": scales}
+        out = resize(out, size)
+        return {"out": out, "aux": resize(aux, size)} if aux is not None else out

@@ -88,15 +88,47 @@ def _vgg_to_seglab(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor
     return mapped
 
 
-def load_pretrained(module: nn.Module, spec: str, arch: str) -> None:
-    """Load ``spec`` (``imagenet`` or a file) into a backbone built for ``arch``."""
-    sd = imagenet_state_dict(arch) if spec == "imagenet" else read_state_dict(spec)
+def load_pretrained(module: nn.Module, spec: str, arch: str) -> dict[str, Tensor]:
+    """Load ``spec`` (``imagenet`` or a file) into a backbone built for ``arch``; returns
+    the source state dict (for tensors a head may take, e.g. LargeFOV's fc6/fc7)."""
+    source = imagenet_state_dict(arch) if spec == "imagenet" else read_state_dict(spec)
+    sd = source
     if arch.startswith("vgg16") and any(k.startswith("features.") for k in sd):
         sd = _vgg_to_seglab(module, sd)
     report = load_matching(module, sd)
     log.info("pretrained %s (%s): %s", arch, spec, report.summary())
     if not report.loaded:
         raise SeglabError(f"no tensor of {spec} fits the {arch} backbone: wrong file?")
+    return source
+
+
+def decimate_vgg_fc(sd: dict[str, Tensor], fc6: nn.Conv2d, fc7: nn.Conv2d) -> dict[str, Tensor]:
+    """ImageNet VGG16's fc6 (4096×512×7×7) and fc7 (4096×4096) subsampled to a smaller
+    fc6/fc7 pair, as DeepLab-LargeFOV's initialisation (Chen et al., ICLR 2015, §4.1:
+    "we spatially subsample (by simple decimation) the first FC layer"; 4096 → 1024
+    channels): every ``4096 // hidden``-th filter of fc6 and fc7 (and input channel of
+    fc7), and fc6's spatial taps at a step of ``6 // (kernel - 1)`` (0, 3, 6 for 3×3).
+
+    Returns ``{"fc6.weight", "fc6.bias", "fc7.weight", "fc7.bias"}``; raises ``ValueError``
+    when the shapes do not allow a decimation (the message says which)."""
+    w6, b6 = sd["classifier.0.weight"], sd["classifier.0.bias"]
+    w7, b7 = sd["classifier.3.weight"], sd["classifier.3.bias"]
+    hidden, in_ch, k = fc6.out_channels, fc6.in_channels, fc6.kernel_size[0]
+    src_out, src_in = w6.shape[0], 512
+    if w6.numel() != src_out * src_in * 49 or w7.shape != (src_out, src_out):
+        raise ValueError(f"fc6 {tuple(w6.shape)} / fc7 {tuple(w7.shape)} are not VGG16's")
+    if in_ch != src_in or src_out % hidden or k < 2 or 6 % (k - 1) or fc7.out_channels != hidden:
+        raise ValueError(
+            f"cannot decimate VGG16's fc6 (4096×512×7×7) to {hidden}×{in_ch}×{k}×{k}: needs "
+            "512 input channels (width 1), a hidden size dividing 4096 and a kernel of 2, 3, 4 or 7"
+        )
+    c, s = src_out // hidden, 6 // (k - 1)
+    return {
+        "fc6.weight": w6.view(src_out, src_in, 7, 7)[::c, :, ::s, ::s].clone(),
+        "fc6.bias": b6[::c].clone(),
+        "fc7.weight": w7[::c, ::c].reshape(hidden, hidden, 1, 1).clone(),
+        "fc7.bias": b7[::c].clone(),
+    }
 
 
 @dataclass

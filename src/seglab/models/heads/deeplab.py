@@ -6,13 +6,18 @@ bilinearly to the input size, as DeepLab does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
+from seglab.models.weights import decimate_vgg_fc
+
+log = logging.getLogger(__name__)
 
 
 def _fc_branch(
@@ -51,6 +56,21 @@ class DeepLabV1Head(nn.Module):
         self.feature = feature
         self.pool = nn.AvgPool2d(3, 1, 1) if avg_pool else nn.Identity()
         self.fc = _fc_branch(in_ch, hidden_channels, num_classes, rate, dropout)
+
+    def load_backbone_pretrained(self, sd: dict[str, Tensor]) -> None:
+        """fc6/fc7 from ImageNet VGG16's fc layers by decimation (the paper's init; the
+        Segmenter hands over what the backbone could not use). fc8 stays random."""
+        try:
+            weights = decimate_vgg_fc(sd, self.fc[0], self.fc[3])
+        except (KeyError, ValueError) as exc:
+            log.warning("LargeFOV fc6/fc7 start random: %s", exc)
+            return
+        with torch.no_grad():
+            self.fc[0].weight.copy_(weights["fc6.weight"])
+            self.fc[0].bias.copy_(weights["fc6.bias"])
+            self.fc[3].weight.copy_(weights["fc7.weight"])
+            self.fc[3].bias.copy_(weights["fc7.bias"])
+        log.info("LargeFOV fc6/fc7 initialised from ImageNet VGG16's fc6/fc7 by decimation")
 
     def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
         return self.fc(self.pool(features[self.feature]))
