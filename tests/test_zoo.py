@@ -43,13 +43,22 @@ def build_net(model: str, *overrides: str, num_classes: int = 21):
 
 def test_all_paper_models_have_configs():
     expected = {"fcn32s", "fcn16s", "fcn8s", "deeplab_v1", "deeplab_v2", "deeplab_v3"}
+    expected |= {"unet", "reseg"}
     assert expected <= set(MODELS)
 
 
-@pytest.mark.parametrize("model", MODELS)
+COMBINATIONS = {
+    "resnet50+unet": ["model=fcn8s", "model/backbone=resnet50", "model/head=unet"],
+    "vgg16+reseg": ["model=fcn8s", "model/head=reseg"],
+}
+
+
+@pytest.mark.parametrize("model", MODELS + sorted(COMBINATIONS))
 def test_model_config_keeps_size_and_trains_a_step(model, tmp_path):
     torch.manual_seed(0)
-    net = build_net(model, num_classes=5).eval()
+    model, *extra = COMBINATIONS.get(model, [f"model={model}"])
+    model = model.removeprefix("model=")
+    net = build_net(model, *extra, num_classes=5).eval()
     with torch.no_grad():
         for size in [(97, 131), (321, 481), (360, 480)]:
             out = net(torch.randn(1, 3, *size))
@@ -58,6 +67,7 @@ def test_model_config_keeps_size_and_trains_a_step(model, tmp_path):
     # one Lightning training step (backward included) on odd-sized images
     cfg = compose_cfg(
         f"model={model}",
+        *extra,
         "data.image_size=[97,131]",
         "data.lengths={train:2,val:2,test:2}",
         "data.batch_size=2",

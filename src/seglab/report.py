@@ -124,7 +124,9 @@ def read_job(folder: Path) -> Job:
             for k, v in best_row.items()
             if k.startswith("val/IoU/") and v not in ("", None)
         }
-    job.params, job.gflops = _size(config, folder)
+    job.params, job.gflops, measured_stride = _size(config, folder)
+    if measured_stride:  # the rebuilt backbone's own geometry (U-Net, ReSeg, truncated VGG)
+        job.output_stride = measured_stride
     job.minutes = _minutes(folder)
     return job
 
@@ -145,9 +147,9 @@ def _minutes(folder: Path) -> float | None:
     return (end - start).total_seconds() / 60
 
 
-def _size(config: dict, folder: Path) -> tuple[int | None, float | None]:
-    """Parameters and GFLOPs of one forward pass at the data's input size, from the
-    network rebuilt from the config (weights are not needed, so none are loaded)."""
+def _size(config: dict, folder: Path) -> tuple[int | None, float | None, str | None]:
+    """Parameters, GFLOPs of one forward pass at the data's input size and the backbone's
+    output stride, from the network rebuilt from the config (no weights loaded)."""
     import copy
 
     import torch
@@ -163,14 +165,16 @@ def _size(config: dict, folder: Path) -> tuple[int | None, float | None]:
         net = instantiate(net_config).eval()
     except Exception as exc:  # e.g. a model class this install lacks: leave cells empty
         print(f"seglab-report: {folder.name}: cannot rebuild the network ({exc})", file=sys.stderr)
-        return None, None
+        return None, None, None
     params = sum(p.numel() for p in net.parameters())
+    geometry = getattr(getattr(net, "backbone", None), "geometry", {})
+    stride = f"{geometry['out'].stride:g}" if "out" in geometry else None
     if not size:
-        return params, None
+        return params, None, stride
     size = [size, size] if isinstance(size, int) else list(size)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.zeros(1, 3, *size))
-    return params, counter.get_total_flops() / 1e9
+    return params, counter.get_total_flops() / 1e9, stride
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

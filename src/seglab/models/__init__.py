@@ -2,5 +2,6 @@
 
 from seglab.models.backbones import VGG16, MobileNetV3Large, ResNet
 from seglab.models.segmenter import Segmenter
+from seglab.models.unet import UNetEncoder
 
-__all__ = ["MobileNetV3Large", "ResNet", "Segmenter", "VGG16"]
+__all__ = ["MobileNetV3Large", "ResNet", "Segmenter", "UNetEncoder", "VGG16"]

@@ -59,7 +59,8 @@ class VGG16(FreezableBN):
     there are no fc layers and ``out`` = pool5 (DeepLab's heads bring their own fc6/fc7).
 
     ``width`` scales every channel count (0.125 runs on two CPU cores); ``batch_norm``
-    adds BN after each conv (lets small models train from scratch).
+    adds BN after each conv (lets small models train from scratch). ``last_conv`` (e.g.
+    ``conv3_3``, ReSeg's encoder) ends the trunk after that conv: ``out`` is its output.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class VGG16(FreezableBN):
         dropout: float = 0.5,
         pretrained: str | None = None,
         freeze_bn: bool = False,
+        last_conv: str | None = None,
     ) -> None:
         super().__init__()
         if width <= 0:
@@ -92,10 +94,17 @@ class VGG16(FreezableBN):
         def scaled(c: int) -> int:
             return max(1, round(c * width))
 
+        names = [f"conv{s}_{i}" for s, n in enumerate((2, 2, 3, 3, 3), 1) for i in range(1, n + 1)]
+        if last_conv is not None and last_conv not in names:
+            raise ValueError(
+                f"model.net.backbone.last_conv={last_conv!r}: use one of {names} or null"
+            )
         self.stages = nn.ModuleList()
         self.channels: dict[str, int] = {}
         self.geometry: dict[str, Geometry] = {}
+        self.taps: dict[int, str] = {}  # stage number → feature name
         geo, in_ch, layers, first, stride, dilation = Geometry(), 3, [], True, 1, 1
+        convs = iter(names)
         for item in _VGG16:
             if item == "M":
                 if pooling == "fcn":
@@ -110,7 +119,7 @@ class VGG16(FreezableBN):
                 self.stages.append(nn.Sequential(*layers))
                 n = len(self.stages)
                 if n in _FEATURE_OF_STAGE:
-                    name = _FEATURE_OF_STAGE[n]
+                    name = self.taps[n] = _FEATURE_OF_STAGE[n]
                     self.channels[name], self.geometry[name] = in_ch, geo
                 layers = []
                 continue
@@ -122,6 +131,10 @@ class VGG16(FreezableBN):
                 layers.append(nn.BatchNorm2d(out_ch))
             layers.append(nn.ReLU(inplace=True))
             geo, in_ch, first = geo.through(3, 1, pad, d), out_ch, False
+            if next(convs) == last_conv:  # a truncated trunk (ReSeg: up to conv3_3)
+                self.stages.append(nn.Sequential(*layers))
+                fc_channels = 0
+                break
 
         self.fc: nn.Module | None = None
         if fc_channels:
@@ -151,8 +164,8 @@ class VGG16(FreezableBN):
         feats: dict[str, Tensor] = {}
         for i, stage in enumerate(self.stages, start=1):
             x = stage(x)
-            if i in _FEATURE_OF_STAGE:
-                feats[_FEATURE_OF_STAGE[i]] = x
+            if i in self.taps:
+                feats[self.taps[i]] = x
         feats["out"] = self.fc(x) if self.fc is not None else x
         return feats
 

@@ -2,5 +2,15 @@
 
 from seglab.models.heads.deeplab import DeepLabV1Head, DeepLabV2Head, DeepLabV3Head
 from seglab.models.heads.fcn import ConvHead, FCNHead
+from seglab.models.heads.reseg import ReSegHead
+from seglab.models.heads.unet import UNetHead
 
-__all__ = ["ConvHead", "DeepLabV1Head", "DeepLabV2Head", "DeepLabV3Head", "FCNHead"]
+__all__ = [
+    "ConvHead",
+    "DeepLabV1Head",
+    "DeepLabV2Head",
+    "DeepLabV3Head",
+    "FCNHead",
+    "ReSegHead",
+    "UNetHead",
+]
