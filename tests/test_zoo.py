@@ -47,9 +47,17 @@ def test_all_paper_models_have_configs():
     assert expected <= set(MODELS)
 
 
+# any head on any backbone: U-Net's decoder on ResNet-50's c2..c5, ReSeg on VGG16's fc7
+# (both at sizes that keep the suite short)
 COMBINATIONS = {
-    "resnet50+unet": ["model=fcn8s", "model/backbone=resnet50", "model/head=unet"],
-    "vgg16+reseg": ["model=fcn8s", "model/head=reseg"],
+    "resnet50+unet": [
+        "model=fcn8s",
+        "model/backbone=resnet50",
+        "model.net.backbone.output_stride=32",
+        "model/head=unet",
+        "model.net.head.decoder_channels=[256,128,64]",
+    ],
+    "vgg16+reseg": ["model=fcn32s_tiny", "model/head=reseg"],
 }
 
 

@@ -40,6 +40,17 @@ def crop(x: Tensor, start: float, size: tuple[int, int]) -> Tensor:
     return x[..., top : top + h, top : top + w]
 
 
+def crop_if_covered(x: Tensor, geo: Geometry, size: tuple[int, int] | None) -> Tensor:
+    """``x`` (a stride-1 map with geometry ``geo``) cropped to the input's ``size`` when it
+    covers the whole input; otherwise unchanged, for the Segmenter to interpolate."""
+    if size is None or geo.stride != 1:
+        return x
+    top = math.floor(-geo.offset + 0.5)
+    if top < 0 or x.shape[-2] < top + size[0] or x.shape[-1] < top + size[1]:
+        return x
+    return crop(x, -geo.offset, size)
+
+
 def overlap(a: Tensor, ga: Geometry, b: Tensor, gb: Geometry) -> tuple[Tensor, Tensor, Geometry]:
     """The common extent of two maps on the same stride grid, and its geometry.
 

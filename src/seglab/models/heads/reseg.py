@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
-from seglab.models.heads.fcn import crop
+from seglab.models.heads.fcn import crop_if_covered
 from seglab.models.renet import ReNet
 
 
@@ -68,9 +68,5 @@ class ReSegHead(nn.Module):
         x = features[self.feature]
         for renet in self.renets:
             x = renet(x)
-        x = self.upsample(x)
-        if size is not None:  # the reference crops the upsampled map to the input
-            top = int(-self.geo.offset + 0.5)
-            if top >= 0 and x.shape[-2] >= top + size[0] and x.shape[-1] >= top + size[1]:
-                x = crop(x, -self.geo.offset, size)
-        return self.classifier(x)
+        # the reference crops the upsampled map to the input, then scores it
+        return self.classifier(crop_if_covered(self.upsample(x), self.geo, size))

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
-from seglab.models.heads.fcn import crop, overlap
+from seglab.models.heads.fcn import crop_if_covered, overlap
 from seglab.models.unet import PADDINGS, double_conv, he_init
 
 UPSAMPLING = ("transposed", "bilinear")
@@ -108,10 +108,6 @@ class UNetHead(nn.Module):
             x, skip, geo = overlap(x, geo, features[name], self.geometry[name])
             x = conv(torch.cat([x, skip], dim=1))
             geo = geo.through(3, 1, self.pad).through(3, 1, self.pad)
-        x = self.classifier(x)
-        if size is not None and geo.stride == 1:
-            start = -geo.offset
-            top = int(start + 0.5)
-            if top >= 0 and x.shape[-2] >= top + size[0] and x.shape[-1] >= top + size[1]:
-                return crop(x, start, size)
-        return x  # stride > 1 or no full cover: the Segmenter interpolates to the input
+        # cropped to the input where the output covers it (overlap-tile, same padding);
+        # at stride > 1 (ResNet / VGG skips) the Segmenter interpolates
+        return crop_if_covered(self.classifier(x), geo, size)
