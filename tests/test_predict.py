@@ -90,3 +90,15 @@ def test_bench_data_script_runs(tmp_path):
         "data.batch_size=2",
     )
     assert "0 worker(s):" in proc.stdout and "1 worker(s):" in proc.stdout
+
+
+def test_bench_ablation_script_runs():
+    proc = run_script(
+        "bench_ablation.py", "--variants", "fcn8s", "reseg", "--steps", "1", "--repeats", "1"
+    )
+    print(proc.stdout)
+    rows = [
+        line.split() for line in proc.stdout.splitlines() if line.startswith(("fcn8s", "reseg"))
+    ]
+    assert [r[0] for r in rows] == ["fcn8s", "reseg"] and float(rows[0][2]) == 1.0
+    assert all(float(r[1]) > 0 and float(r[4]) > 0 for r in rows)

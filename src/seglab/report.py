@@ -119,10 +119,10 @@ def read_job(folder: Path) -> Job:
         if row.get("train/img_per_s"):
             job.img_per_s = float(row["train/img_per_s"])
     if best_row:
-        job.class_iou = {
-            k.split("/", 2)[2]: float(v)
+        job.class_iou = {  # val_iou/<class> (val/IoU/<class> in runs before 2026-11)
+            k.split("/")[-1]: float(v)
             for k, v in best_row.items()
-            if k.startswith("val/IoU/") and v not in ("", None)
+            if k.startswith(("val_iou/", "val/IoU/")) and v not in ("", None)
         }
     job.params, job.gflops, measured_stride = _size(config, folder)
     if measured_stride:  # the rebuilt backbone's own geometry (U-Net, ReSeg, truncated VGG)
@@ -152,9 +152,9 @@ def _size(config: dict, folder: Path) -> tuple[int | None, float | None, str | N
     output stride, from the network rebuilt from the config (no weights loaded)."""
     import copy
 
-    import torch
     from hydra.utils import instantiate
-    from torch.utils.flop_counter import FlopCounterMode
+
+    from seglab.models.size import network_size
 
     net_config = copy.deepcopy(config["model"]["net"])
     if "pretrained" in net_config.get("backbone", {}):
@@ -166,15 +166,10 @@ def _size(config: dict, folder: Path) -> tuple[int | None, float | None, str | N
     except Exception as exc:  # e.g. a model class this install lacks: leave cells empty
         print(f"seglab-report: {folder.name}: cannot rebuild the network ({exc})", file=sys.stderr)
         return None, None, None
-    params = sum(p.numel() for p in net.parameters())
     geometry = getattr(getattr(net, "backbone", None), "geometry", {})
     stride = f"{geometry['out'].stride:g}" if "out" in geometry else None
-    if not size:
-        return params, None, stride
-    size = [size, size] if isinstance(size, int) else list(size)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.zeros(1, 3, *size))
-    return params, counter.get_total_flops() / 1e9, stride
+    params, gflops = network_size(net, size)
+    return params, gflops, stride
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
