@@ -118,7 +118,7 @@ def test_crf_inside_two_process_ddp_validation(crf, tmp_path):
     plain, refined = val_per_epoch(run, "val/mIoU"), val_per_epoch(run, "val/mIoU_crf")
     print(f"crf={crf} under DDP: val/mIoU {plain[0]:.4f}, val/mIoU_crf {refined[0]:.4f}")
     assert len(refined) == 1 and 0.0 <= refined[0] <= 1.0
-    assert val_per_epoch(run, "val/IoU_crf/background")
+    assert val_per_epoch(run, "val_iou_crf/background")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from seglab.errors import SeglabError, clean_message
 
@@ -25,6 +26,21 @@ def config_dir() -> str:
     raise SeglabError(f"seglab's config folder (conf/) was not found next to {here}")
 
 
+def route_lightning_logs() -> None:
+    """Lightning's messages (GPU available, checkpoint restored, max_epochs reached …) go
+    to Hydra's handlers, so they reach the run's ``train.log`` as well as the console:
+    Lightning gives its loggers a console handler of their own and stops propagation
+    when it is imported before logging is configured, which keeps them out of the file."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+
+
 class JobFailed(SeglabError):
     """One job of a sweep failed; Hydra records it and runs the other jobs."""
 
@@ -35,6 +51,16 @@ def in_sweep() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def lightning_message(text: str) -> str:
+    """Lightning's configuration errors in seglab's words, with the key to change."""
+    if "You restored a checkpoint with current_epoch" in text:
+        return (
+            f"{text} The checkpoint has already trained past trainer.max_epochs: resume with "
+            "trainer.max_epochs at least the checkpoint's epoch (or start a new run)."
+        )
+    return f"{text} (a Lightning Trainer setting: see trainer.* in the config)"
 
 
 def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,6 +80,8 @@ def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
             message = f"could not build an object from the config: {exc}"
         except HydraException as exc:
             message = str(exc)
+        except MisconfigurationException as exc:  # e.g. resuming past the new max_epochs
+            message = lightning_message(str(exc))
         log.error(message)
         if in_sweep():
             raise JobFailed(message) from None

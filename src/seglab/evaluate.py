@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.table import Table
 from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError
-from seglab.runs import register_resolvers
+from seglab.runs import process_token, register_resolvers
 from seglab.train import build_list
 
 log = logging.getLogger("seglab.eval")
@@ -33,18 +34,17 @@ def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]
     if crf:
         table.add_column("IoU with CRF", justify="right")
 
-    def row(label: str, key: str, **kw) -> None:
-        cells = [f"{metrics.get(f'{prefix}/{key}', float('nan')):.4f}"]
+    def row(label: str, key: str, crf_key: str, **kw) -> None:
+        cells = [f"{metrics.get(key, float('nan')):.4f}"]
         if crf:
-            name = key.replace("IoU/", "IoU_crf/") if "/" in key else f"{key}_crf"
-            cells.append(f"{metrics.get(f'{prefix}/{name}', float('nan')):.4f}")
+            cells.append(f"{metrics.get(crf_key, float('nan')):.4f}")
         table.add_row(label, *cells, **kw)
 
     for name in class_names:
-        row(name, f"IoU/{name}")
+        row(name, f"{prefix}_iou/{name}", f"{prefix}_iou_crf/{name}")
     table.add_section()
-    row("mIoU", "mIoU", style="bold")
-    row("pixel accuracy", "pixel_acc")
+    row("mIoU", f"{prefix}/mIoU", f"{prefix}/mIoU_crf", style="bold")
+    row("pixel accuracy", f"{prefix}/pixel_acc", f"{prefix}/pixel_acc_crf")
     return table
 
 
@@ -80,7 +80,6 @@ def restore(
             model_cfg[key] = value
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
-    model.run_config = ckpt["seglab"]["config"]
     return model, instantiate(data_cfg)
 
 
@@ -93,6 +92,7 @@ def _rename_old_keys(model_cfg: DictConfig) -> None:
     for old, new in _RENAMED.items():
         if old in model_cfg:
             model_cfg[new] = model_cfg.pop(old)
+    model_cfg.pop("log_images", None)  # now the W&B callback's setting
     net = model_cfg.get("net")
     if net is not None and "input_scales" in net:
         net.msc_scales = net.pop("input_scales")
@@ -117,9 +117,22 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed)
     model, datamodule = restore(cfg.ckpt_path, cfg.get("data"), **model_overrides(cfg))
     datamodule.test_split = cfg.split
-    with open_dict(cfg):
-        cfg.run_id = f"eval-{Path(cfg.ckpt_path).stem}"
+    trained = load_checkpoint(cfg.ckpt_path).get("seglab", {}).get("config") or {}
+    train_id = trained.get("run_id") or Path(cfg.ckpt_path).stem
+    with open_dict(cfg):  # every evaluation is its own W&B run, linked to its training run
+        cfg.run_id = f"eval-{train_id}-{time.strftime('%Y%m%d%H%M%S')}-{process_token()}"
+        cfg.group = cfg.get("group") or trained.get("group") or train_id
+        cfg.run_name = cfg.get("run_name") or f"eval-{trained.get('run_name') or train_id}"
     loggers = build_list(cfg.get("logger"))
+    for lg in loggers:
+        lg.log_hyperparams(
+            {
+                "train_run_id": train_id,
+                "train_run_name": trained.get("run_name"),
+                "ckpt_path": str(Path(cfg.ckpt_path).resolve()),
+                "split": cfg.split,
+            }
+        )
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     run = trainer.validate if cfg.split == "val" else trainer.test
     prefix = "val" if cfg.split == "val" else "test"

@@ -5,13 +5,11 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -52,10 +50,10 @@ class SegmentationModule(L.LightningModule):
     ``tta_scales`` / ``tta_flip`` are evaluation-only test-time augmentation.
 
     Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``,
-    ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}/IoU/<class>``,
-    ``val/mIoU_best``, and a few ``val/examples`` images with predicted and true masks on W&B.
-    With a ``crf``: also ``{val,test}/mIoU_crf``, ``{val,test}/pixel_acc_crf`` and
-    ``{val,test}/IoU_crf/<class>``.
+    ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}_iou/<class>``,
+    ``val/mIoU_best``. With a ``crf``: also ``{val,test}/mIoU_crf``,
+    ``{val,test}/pixel_acc_crf`` and ``{val,test}_iou_crf/<class>``. Throughput, the
+    per-epoch log line, W&B layout and examples are callbacks (``seglab.monitoring``).
     """
 
     def __init__(
@@ -67,12 +65,12 @@ class SegmentationModule(L.LightningModule):
         ignore_index: int,
         class_names: Sequence[str],
         scheduler: Callable[..., Any] | None = None,
-        log_images: int = 4,
         aux_loss_weight: float = 0.4,
         init_from: str | None = None,
         tta_scales: Sequence[float] = (1.0,),
         tta_flip: bool = False,
         param_groups: Sequence[Mapping[str, Any]] | None = None,
+        replan_schedule: bool = False,
         crf: Callable[[Tensor, Tensor], Tensor] | None = None,
         channels_last: bool = False,
         compile: bool | Mapping[str, Any] = False,
@@ -86,11 +84,11 @@ class SegmentationModule(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names = list(class_names)
-        self.log_images = log_images
         self.aux_loss_weight = aux_loss_weight
         self.tta_scales = [float(v) for v in tta_scales]
         self.tta_flip = tta_flip
         self.param_group_rules = [dict(r) for r in param_groups or []]
+        self.replan_schedule = replan_schedule
         if init_from:  # staged training: FCN-16s from FCN-32s, FCN-8s from FCN-16s
             init_from_checkpoint(self.net, init_from)
         # a CRF refines softmax probabilities with the raw image in val / test, never in the
@@ -99,14 +97,7 @@ class SegmentationModule(L.LightningModule):
         stages = ("val", "test", "val_crf", "test_crf") if crf is not None else ("val", "test")
         self.metrics = nn.ModuleDict({s: SegMetrics(num_classes, ignore_index) for s in stages})
         self.best_miou: float | None = None
-        # train/img_per_s bookkeeping (no start time when an epoch is resumed mid-way:
-        # Lightning skips on_train_epoch_start then)
-        self._epoch_start: float | None = None
-        self._last_batch_end: float | None = None
-        self._epoch_images = 0
         self._compiled = False
-        # the resolved run config, stored in every checkpoint so seglab-eval can rebuild us
-        self.run_config: dict | None = None
 
     def configure_model(self) -> None:
         """Fast paths, applied once the module is on its device: NHWC memory format
@@ -145,25 +136,39 @@ class SegmentationModule(L.LightningModule):
         return (probs / views).clamp_min(1e-12).log()
 
     # -- training ---------------------------------------------------------------------------
-    def on_train_epoch_start(self) -> None:
-        self._epoch_start, self._epoch_images = time.perf_counter(), 0
-        self._last_batch_end = None
+    def on_train_start(self) -> None:
+        """A resumed run whose length changed (``trainer.max_epochs`` / ``max_steps``)
+        would silently keep the checkpoint's schedule (a poly decay that already reached
+        0 stays at 0): say so, and with ``model.replan_schedule=true`` re-plan it."""
+        scheduler = self.lr_schedulers()
+        if self.trainer.global_step == 0 or not hasattr(scheduler, "total_iters"):
+            return
+        planned, restored = self._total_steps(), int(scheduler.total_iters)
+        if planned == restored:
+            return
+        step = self.trainer.global_step
+        if not self.replan_schedule:
+            self._warn(
+                f"resumed at step {step} with a run length of {planned} steps, but "
+                f"the checkpoint's schedule was planned for {restored}: it is kept (lr "
+                f"{'is already' if step >= restored else 'reaches'} 0 at step {restored}). "
+                "Set model.replan_schedule=true to re-plan it for the new length."
+            )
+            return
+        scheduler.total_iters = planned
+        factor = (1.0 - min(step, planned) / planned) ** getattr(scheduler, "power", 1.0)
+        for group, base in zip(self.optimizers().param_groups, scheduler.base_lrs):
+            group["lr"] = base * factor  # the poly value at this step of the new plan
+        self._warn(
+            f"schedule re-planned for {planned} steps (was {restored}); at step "
+            f"{step} the lr is now {factor:.4f} x its initial value (model.replan_schedule)"
+        )
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._last_batch_end = time.perf_counter()  # validation is not training time
-
-    def on_train_epoch_end(self) -> None:
-        """``train/img_per_s``: images of all ranks over the wall time from the epoch's
-        start to its last training step (data loading and the optimizer included,
-        validation not)."""
-        start, end = self._epoch_start, self._last_batch_end
-        images = self._epoch_images * self.trainer.world_size
-        if start is not None and end is not None and end > start and images:
-            seconds = end - start
-            self.log("train/img_per_s", images / seconds, on_epoch=True, sync_dist=False)
+    def _warn(self, message: str) -> None:
+        if self.global_rank == 0:  # console and train.log, once
+            log.warning(message)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        self._epoch_images += batch["image"].shape[0]
         loss = self.training_loss(batch["image"], batch["mask"])
         bs = batch["image"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
@@ -227,7 +232,7 @@ class SegmentationModule(L.LightningModule):
         return max(1, steps)
 
     # -- evaluation -----------------------------------------------------------------------
-    def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+    def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         logits = self.predict_logits(batch["image"])
         loss = self.loss(logits, batch["mask"])
         preds = logits.argmax(dim=1)
@@ -236,8 +241,7 @@ class SegmentationModule(L.LightningModule):
             refined = self.crf(logits.float().softmax(dim=1), batch["raw"])
             self.metrics[f"{stage}_crf"].update(refined.argmax(dim=1), batch["mask"])
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
-        if stage == "val" and batch_idx == 0:
-            self._log_examples(batch, preds)
+        return {"preds": preds}  # for callbacks (W&B examples)
 
     def _eval_epoch_end(self, stage: str) -> None:
         values = {}
@@ -246,8 +250,8 @@ class SegmentationModule(L.LightningModule):
             self.metrics[stage + suffix].reset()
             values[f"{stage}/mIoU{suffix}"] = result["mIoU"]
             values[f"{stage}/pixel_acc{suffix}"] = result["pixel_acc"]
-            for name, iou in zip(self.class_names, result["IoU"]):
-                values[f"{stage}/IoU{suffix}/{name}"] = iou
+            for name, iou in zip(self.class_names, result["IoU"]):  # a W&B section of its own
+                values[f"{stage}_iou{suffix}/{name}"] = iou
         if stage == "val" and not self.trainer.sanity_checking:
             miou = float(values["val/mIoU"])
             if self.best_miou is None or miou > self.best_miou:
@@ -262,11 +266,11 @@ class SegmentationModule(L.LightningModule):
         if close is not None:  # DenseCRF's worker processes
             close()
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step("val", batch, batch_idx)
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step("val", batch, batch_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step("test", batch, batch_idx)
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step("test", batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Labels per pixel (with test-time augmentation and, when set, the CRF)."""
@@ -282,42 +286,10 @@ class SegmentationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
-    def _log_examples(self, batch: dict[str, Any], preds: Tensor) -> None:
-        """A few images with predicted and true masks as W&B segmentation overlays."""
-        if self.trainer.sanity_checking or self.global_rank != 0 or self.log_images <= 0:
-            return
-        loggers = [lg for lg in self.loggers if isinstance(lg, WandbLogger)]
-        if not loggers:
-            return
-        labels = dict(enumerate(self.class_names))
-        labels[self.ignore_index] = "void"
-        n = min(self.log_images, len(preds))
-        images = [batch["raw"][i].cpu().numpy() for i in range(n)]
-        masks = [
-            {
-                "prediction": {"mask_data": preds[i].cpu().numpy(), "class_labels": labels},
-                "ground_truth": {
-                    "mask_data": batch["mask"][i].cpu().numpy(),
-                    "class_labels": labels,
-                },
-            }
-            for i in range(n)
-        ]
-        for lg in loggers:
-            lg.log_image(
-                "val/examples",
-                images,
-                step=self.global_step,
-                masks=masks,
-                caption=batch["name"][:n],
-            )
-
     # -- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["seglab"] = {"config": self.run_config, "best_miou": self.best_miou}
+        # the run's config is written beside it by the RunConfig callback
+        checkpoint.setdefault("seglab", {})["best_miou"] = self.best_miou
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("seglab", {})
-        self.best_miou = state.get("best_miou")
-        if self.run_config is None:
-            self.run_config = state.get("config")
+        self.best_miou = checkpoint.get("seglab", {}).get("best_miou")

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
@@ -20,6 +21,11 @@ from seglab.errors import ConfigError
 # DDP ranks inherit the folder from rank 0 (Lightning passes hydra.run.dir to them).
 _PROCESS_TOKEN = secrets.token_hex(3)
 RUN_INFO = "run_info.yaml"
+
+
+def process_token() -> str:
+    """This process's random token (run folders, W&B ids)."""
+    return _PROCESS_TOKEN
 
 
 def _optuna_storage(sweep_dir: str) -> str:
@@ -94,7 +100,7 @@ class RunInfo:
         (run_dir / RUN_INFO).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
 
@@ -107,9 +113,9 @@ def resume_argv(args: list[str]) -> list[str]:
     Lightning already carry the rewritten arguments and are left alone, and so are sweeps
     (``-m … hydra.sweep.dir=<sweep> resume=true``), which resume job by job.
     """
-    if any(_key(a) == "hydra.run.dir" for a in args) or {"-m", "--multirun"} & set(args):
+    if any(override_key(a) == "hydra.run.dir" for a in args) or {"-m", "--multirun"} & set(args):
         return args  # sweeps resume job by job (seglab.train)
-    values = {_key(a): a.split("=", 1)[1] for a in args if "=" in a}
+    values = {override_key(a): a.split("=", 1)[1] for a in args if "=" in a}
     run_dir = None
     if values.get("resume", "null") not in ("", "null", "None"):
         run_dir = Path(values["resume"]).expanduser().resolve()
@@ -126,18 +132,96 @@ def resume_argv(args: list[str]) -> list[str]:
             "seglab-train run (it holds .hydra/ and checkpoints/). To resume a sweep, "
             "use -m … hydra.sweep.dir=<sweep folder> resume=true."
         )
-    given = {_key(a) for a in args}
-    old = [o for o in yaml.safe_load(saved.read_text()) or [] if _key(o) not in given]
-    old = [o for o in old if _key(o) not in ("resume", "ckpt_path")]
-    rest = [a for a in args if _key(a) != "resume"]
-    return [*old, *rest, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]
+    given = {override_key(a) for a in args}
+    old = [o for o in yaml.safe_load(saved.read_text()) or [] if override_key(o) not in given]
+    old = [o for o in old if override_key(o) not in ("resume", "ckpt_path")]
+    rest = [a for a in args if override_key(a) != "resume"]
+    # ckpt_path inside a run folder continues that run from that file; resume=<folder>
+    # continues from its last.ckpt: resume=true in the folder either way
+    resume = "null" if "ckpt_path" in given and "resume" not in given else "true"
+    return [*old, *rest, f"resume={resume}", f"hydra.run.dir={run_dir}"]
 
 
-def resume_checkpoint(run_dir: Path) -> Path:
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
+SKIP = "skip"  # continue_from's answer for a sweep job that already finished
+
+
+def continue_from(cfg: Any, run_dir: Path, in_sweep: bool, requeued: bool) -> str | None:
+    """The checkpoint a run continues from: the one place that decides.
+
+    ``ckpt_path=<file>``: that file. ``resume=true`` (what ``resume=<run folder>``
+    becomes, what a sweep re-run with ``-m … hydra.sweep.dir=<sweep> resume=true`` gives
+    each job, and what a SLURM requeue implies): the run folder's ``checkpoints/last.ckpt``
+    (a sweep job that finished is skipped; one that never saved starts afresh).
+    Otherwise nothing: a new run."""
+    if cfg.get("ckpt_path"):
+        return str(cfg.ckpt_path)
+    if not (cfg.get("resume") or requeued):
+        return None
+    if in_sweep and (run_dir / RUN_INFO).is_file():
+        info = yaml.safe_load((run_dir / RUN_INFO).read_text()) or {}
+        if info.get("finished"):
+            return SKIP
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return str(last)
+    if in_sweep or requeued:
+        return None
+    if not (run_dir / ".hydra" / "overrides.yaml").is_file() or not (run_dir / RUN_INFO).is_file():
         raise ConfigError(
-            f"resume={run_dir}: no {ckpt}. The run stopped before its first checkpoint; "
-            "start it again without resume=."
+            "resume=true continues the run in its own folder: give resume=<run folder> "
+            "(a folder of an earlier seglab-train run)."
         )
-    return ckpt
+    raise ConfigError(
+        f"resume={run_dir}: no {last}. The run stopped before its first checkpoint; "
+        "start it again without resume=."
+    )
+
+
+def swept_keys(sweep_dir: str | Path, sweeper_params: dict | None) -> list[str]:
+    """The keys a sweep varies: its sweeper's ``params`` (experiments, Optuna) and the
+    command line's lists (``model/head=fcn32s,fcn8s``, ``seed=range(3)``), read from the
+    sweep's ``multirun.yaml``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys = [override_key(k) for k in (sweeper_params or {})]
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if saved.is_file():
+        task = (yaml.safe_load(saved.read_text()) or {}).get("hydra", {}).get("overrides", {})
+        parsed = OverridesParser.create().parse_overrides(list(task.get("task") or []))
+        keys += [override_key(o.key_or_group) for o in parsed if o.is_sweep_override()]
+    return list(dict.fromkeys(keys))
+
+
+def sweep_job_name(overrides: list[str], keys: list[str], groups: set[str]) -> str | None:
+    """A W&B run name that tells a sweep's jobs apart: the values of the swept keys, a
+    config group's choice as is (``fcn8s``), a value as key + value (``seed1``,
+    ``lr0.01``). None when nothing is swept."""
+    values = {override_key(o): o.split("=", 1)[1] for o in overrides if "=" in o}
+    parts = []
+    for key in keys:
+        if key not in values:
+            continue
+        value = values[key]
+        parts.append(value if key in groups else f"{key.rsplit('.', 1)[-1]}{value}")
+    return "-".join(parts) or None
+
+
+# what differs between any two runs without saying anything about the experiment
+_NOISE_TOP = ("paths", "callbacks", "logger", "run_id", "run_name", "group", "tags", "resume",
+              "ckpt_path")  # fmt: skip
+_NOISE_KEYS = ("root", "default_root_dir", "save_dir", "dirpath", "plugins", "init_from")
+
+
+def comparable_config(config: dict) -> dict:
+    """The resolved config as W&B should compare runs: without folders, paths, ids,
+    loggers and callbacks (they differ in every run), nested so W&B shows
+    ``model.optimizer.lr``-style columns."""
+
+    def clean(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if k not in _NOISE_KEYS}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return {k: clean(v) for k, v in config.items() if k not in _NOISE_TOP}

@@ -21,10 +21,22 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from seglab import ddp
 from seglab.callbacks import StopAfterEpochs
 from seglab.checkpoints import load_checkpoint
-from seglab.config import config_dir, in_sweep, reports_errors
+from seglab.config import config_dir, in_sweep, reports_errors, route_lightning_logs
 from seglab.errors import SeglabError, clean_message
 from seglab.loggers import ResumableCSVLogger
-from seglab.runs import RunInfo, register_resolvers, resume_argv, resume_checkpoint
+from seglab.models.size import network_size
+from seglab.monitoring import RunConfig
+from seglab.runs import (
+    SKIP,
+    RunInfo,
+    comparable_config,
+    continue_from,
+    override_key,
+    register_resolvers,
+    resume_argv,
+    sweep_job_name,
+    swept_keys,
+)
 
 log = logging.getLogger("seglab.train")
 
@@ -42,8 +54,9 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule
     model = instantiate(
         cfg.model, channels_last=cfg.get("channels_last", False), compile=cfg.get("compile", False)
     )
-    model.run_config = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = build_list(cfg.get("callbacks"))
+    # the resolved config goes into every checkpoint (always: eval and predict need it)
+    callbacks = [RunConfig(OmegaConf.to_container(cfg, resolve=True))]
+    callbacks += build_list(cfg.get("callbacks"))
     if cfg.get("stop_after_epochs"):
         callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     loggers = build_list(cfg.get("logger"))
@@ -58,26 +71,28 @@ def train(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     with open_dict(cfg):  # one W&B group per sweep, unless group= was given
         cfg.group = cfg.get("group") or Path(hydra_cfg.sweep.dir).name
+        overrides = list(hydra_cfg.overrides.task)
+        if not any(override_key(o) == "run_name" for o in overrides):  # name the job by what varies
+            keys = swept_keys(hydra_cfg.sweep.dir, hydra_cfg.sweeper.get("params"))
+            groups = set(hydra_cfg.runtime.choices)
+            cfg.run_name = sweep_job_name(overrides, keys, groups) or (
+                f"{cfg.run_name}-{hydra_cfg.job.num}"
+            )
     with ddp.isolated_job():
         return _train(cfg)
 
 
 def _train(cfg: DictConfig) -> float | None:
+    route_lightning_logs()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
     log.info("overrides: %s", " ".join(overrides) or "(none)")  # every rank, own log file
     info = RunInfo.load_or_create(run_dir, overrides)
-    ckpt_path = cfg.get("ckpt_path")
-    # a sweep job requeued by SLURM (preemption, time limit) continues where it stopped
     requeued = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
-    if in_sweep() and (cfg.get("resume") or requeued):
-        if info.finished:  # re-running a sweep with resume=true: this job is done
-            log.info("job already finished on %s; skipped (resume=true)", info.finished)
-            return info.metrics.get(cfg.get("optimized_metric") or "")
-        last = run_dir / "checkpoints" / "last.ckpt"
-        ckpt_path = ckpt_path or (str(last) if last.is_file() else None)
-    elif cfg.get("resume") and not ckpt_path:
-        ckpt_path = str(resume_checkpoint(run_dir))
+    ckpt_path = continue_from(cfg, run_dir, in_sweep=in_sweep(), requeued=requeued)
+    if ckpt_path is SKIP:  # re-running a sweep with resume=true: this job is done
+        log.info("job already finished on %s; skipped (resume=true)", info.finished)
+        return info.metrics.get(cfg.get("optimized_metric") or "")
     with open_dict(cfg):
         cfg.run_id = info.run_id
 
@@ -99,15 +114,10 @@ def _train(cfg: DictConfig) -> float | None:
             for lg in trainer.loggers:
                 if isinstance(lg, ResumableCSVLogger) and lg.truncate_after(step):
                     log.info("dropped CSV rows logged after the checkpoint's step %d", step)
-        for lg in trainer.loggers:
-            lg.log_hyperparams(
-                {
-                    "config": OmegaConf.to_container(cfg, resolve=True),
-                    "overrides": overrides,
-                    "git": info.git,
-                    "run_dir": str(run_dir),
-                }
-            )
+        if trainer.loggers and rank_zero_only.rank == 0:
+            hparams = logged_config(cfg, model, info)
+            for lg in trainer.loggers:
+                lg.log_hyperparams(hparams)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = scalar_metrics(trainer)
         if cfg.get("test"):
@@ -123,6 +133,22 @@ def _train(cfg: DictConfig) -> float | None:
         return metrics.get(cfg.get("optimized_metric") or "")
     finally:
         finish_wandb(trainer)
+
+
+def logged_config(cfg: DictConfig, model: L.LightningModule, info: RunInfo) -> dict[str, Any]:
+    """The config loggers get: comparable keys only (no paths, ids, callbacks), the
+    Hydra choices users group by (``model``, ``model/head``, ``ablation``, ``crf`` …), the
+    network's parameters and GFLOPs at the data's input size, and the code's commit."""
+    hparams = comparable_config(OmegaConf.to_container(cfg, resolve=True))
+    choices = HydraConfig.get().runtime.choices
+    hparams["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
+    size = cfg.data.get("crop_size") or cfg.data.get("image_size")
+    params, gflops = network_size(model.net, list(size) if size is not None else None)
+    hparams["params"] = params
+    if gflops is not None:
+        hparams["gflops"] = round(gflops, 3)
+    hparams["git_commit"] = info.git.get("commit")
+    return hparams
 
 
 def schedule_done(trainer: L.Trainer) -> bool:
