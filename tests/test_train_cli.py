@@ -97,7 +97,9 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     ids = {wandb_summary(w)["run_id"] for w in wbs}
     assert len(ids) == 1
     last = wandb_summary(wbs[-1])["summary"]
-    assert last["epoch"] == 2 and abs(last["val/mIoU"] - miou_a[-1]) < 1e-7
+    # the resumed invocation's summary: the best of the epochs it logged
+    assert last["epoch"] == 2
+    assert miou_a[-1] - 1e-7 <= last["val/mIoU"]["max"] <= max(miou_a) + 1e-7
 
     # seglab-eval on the best checkpoint reproduces the logged best val mIoU
     (best,) = (run_b / "checkpoints").glob("best-*.ckpt")

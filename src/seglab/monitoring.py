@@ -62,31 +62,51 @@ def _value(metrics: dict[str, Any], key: str) -> float | None:
 
 class EpochSummary(Callback):
     """One line per epoch in ``train.log`` and on the console (what a cluster user reads
-    when there is no progress bar): train loss, val mIoU (+ CRF), best, lr, img/s, time."""
+    when there is no progress bar): train loss, val mIoU (+ CRF), best, lr, img/s, time.
+
+    Written when the training epoch ends, after that epoch's validation; the train loss
+    and img/s are this callback's own tallies (Lightning aggregates ``*_epoch`` metrics
+    only after the epoch-end hooks)."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
+        self.loss, self.batches, self.images = 0.0, 0, 0
+        self.train_seconds = 0.0
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.started = time.perf_counter()
+        self.loss, self.batches, self.images = 0.0, 0, 0
+        self.train_seconds = 0.0
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.global_rank != 0:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *_: Any
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            self.loss += float(loss.detach())
+            self.batches += 1
+        self.images += batch["image"].shape[0]
+        self.train_seconds = time.perf_counter() - self.started
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_rank != 0:
             return
         m = trainer.callback_metrics
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
         parts.append(f"step {trainer.global_step}")
+        if self.batches:
+            parts.append(f"train/loss {self.loss / self.batches:.4f}")
         for label, key, fmt in (
-            ("train/loss", "train/loss_epoch", ".4f"),
             ("val/mIoU", "val/mIoU", ".4f"),
             ("val/mIoU_crf", "val/mIoU_crf", ".4f"),
             ("best", "val/mIoU_best", ".4f"),
             ("lr", "lr", ".3g"),
-            ("img/s", "train/img_per_s", ".1f"),
         ):
             value = _value(m, key)
             if value is not None and math.isfinite(value):
                 parts.append(f"{label} {value:{fmt}}")
+        if self.train_seconds > 0:
+            parts.append(f"img/s {self.images * trainer.world_size / self.train_seconds:.1f}")
         parts.append(f"{time.perf_counter() - self.started:.0f} s")
         log.info(" | ".join(parts))
 
