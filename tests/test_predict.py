@@ -94,11 +94,9 @@ def test_bench_data_script_runs(tmp_path):
 
 def test_bench_ablation_script_runs():
     proc = run_script(
-        "bench_ablation.py", "--variants", "fcn8s", "reseg", "--steps", "1", "--repeats", "1"
+        "bench_ablation.py", "--variants", "fcn8s", "unet", "--steps", "1", "--repeats", "1"
     )
     print(proc.stdout)
-    rows = [
-        line.split() for line in proc.stdout.splitlines() if line.startswith(("fcn8s", "reseg"))
-    ]
-    assert [r[0] for r in rows] == ["fcn8s", "reseg"] and float(rows[0][2]) == 1.0
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("fcn8s", "unet"))]
+    assert [r[0] for r in rows] == ["fcn8s", "unet"] and float(rows[0][2]) == 1.0
     assert all(float(r[1]) > 0 and float(r[4]) > 0 for r in rows)

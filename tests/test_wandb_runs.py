@@ -34,34 +34,6 @@ def run_record(wandb_run: Path) -> dict:
     raise AssertionError(f"no run record in {wandb_run}")
 
 
-def test_each_evaluation_is_its_own_wandb_run_linked_to_its_training_run(tmp_path):
-    trained = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        run_cli("seglab-train", *SMALL, "trainer=debug", "logger=csv", cwd=tmp_path / name)
-        (run,) = run_dirs(tmp_path / name)
-        trained.append(run)
-    evals = tmp_path / "evals"
-    evals.mkdir()
-    for run in trained:
-        run_cli("seglab-eval", f"ckpt_path={run}/checkpoints/last.ckpt", "logger=wandb_csv",
-                cwd=evals)  # fmt: skip
-    runs = sorted((evals / "outputs" / "eval").glob("*/*/wandb/offline-run-*"))
-    assert len(runs) == 2
-    records = [run_record(r) for r in runs]
-    ids = {r["run_id"] for r in records}
-    assert len(ids) == 2, ids
-    train_ids = {yaml_run_id(run) for run in trained}
-    for wb, record in zip(runs, records):
-        config = wandb_summary(wb)["config"]
-        print(record["run_id"], record["job_type"], record.get("run_group"), config["train_run_id"])
-        assert record["job_type"] == "eval"
-        assert config["train_run_id"] in train_ids
-        assert record["run_id"].startswith(f"eval-{config['train_run_id']}-")
-        assert record["run_group"] == config["train_run_id"]  # no group: named after it
-    assert {wandb_summary(w)["config"]["train_run_id"] for w in runs} == train_ids
-
-
 def yaml_run_id(run: Path) -> str:
     import yaml
 
@@ -169,15 +141,20 @@ def flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def test_logged_config_differs_only_where_the_choice_does(tmp_path):
-    configs = {}
+def test_wandb_config_eval_runs_and_train_log_of_two_runs(tmp_path):
+    """Two training runs that differ only by model/head (3 epochs, no progress bar), then
+    seglab-eval on each one's last.ckpt: the W&B configs differ only where the choice
+    does; each evaluation is its own W&B run, job_type eval, linked to its training run;
+    train.log has a line per epoch and Lightning's messages."""
+    configs, trained = {}, []
     for head in ("fcn32s", "fcn8s"):
         (tmp_path / head).mkdir()
-        run_cli("seglab-train", *SMALL, "trainer=debug", "logger=wandb_csv",
-                f"model/head={head}", cwd=tmp_path / head)  # fmt: skip
+        args = ["trainer.max_epochs=3", "logger=wandb_csv", "callbacks.progress_bar=null"]
+        run_cli("seglab-train", *SMALL, *args, f"model/head={head}", cwd=tmp_path / head)
         (run,) = run_dirs(tmp_path / head)
         (wb,) = wandb_runs(run)
         configs[head] = flat(wandb_summary(wb)["config"])
+        trained.append(run)
     a, b = configs["fcn32s"], configs["fcn8s"]
     differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     print("keys that differ:", differ)
@@ -188,12 +165,7 @@ def test_logged_config_differs_only_where_the_choice_does(tmp_path):
     ), differ
     assert not [k for k in a if "root" in k or k.endswith("_dir") or "run_id" in k]
 
-
-def test_train_log_has_a_line_per_epoch_and_lightnings_messages(tmp_path):
-    run_cli("seglab-train", *SMALL, "trainer.max_epochs=3", "logger=csv",
-            "callbacks.progress_bar=null", cwd=tmp_path)  # fmt: skip
-    (run,) = run_dirs(tmp_path)
-    text = (run / "train.log").read_text()
+    text = (trained[0] / "train.log").read_text()
     epochs = [line for line in text.splitlines() if "| val/mIoU " in line]
     print("\n".join(epochs))
     assert [line.split(" - ", 1)[1].split(" | ")[0] for line in epochs] == [
@@ -201,6 +173,24 @@ def test_train_log_has_a_line_per_epoch_and_lightnings_messages(tmp_path):
     ]  # fmt: skip
     assert all("train/loss" in line and "img/s" in line and "best" in line for line in epochs)
     assert "`Trainer.fit` stopped: `max_epochs=3` reached." in text  # Lightning's own
+
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    for run in trained:
+        run_cli("seglab-eval", f"ckpt_path={run}/checkpoints/last.ckpt", "logger=wandb_csv",
+                cwd=evals)  # fmt: skip
+    runs = sorted((evals / "outputs" / "eval").glob("*/*/wandb/offline-run-*"))
+    assert len(runs) == 2
+    records = [run_record(r) for r in runs]
+    assert len({r["run_id"] for r in records}) == 2
+    train_ids = {yaml_run_id(run) for run in trained}
+    for wb, record in zip(runs, records):
+        config = wandb_summary(wb)["config"]
+        print(record["run_id"], record["job_type"], record.get("run_group"), config["train_run_id"])
+        assert record["job_type"] == "eval" and config["train_run_id"] in train_ids
+        assert record["run_id"].startswith(f"eval-{config['train_run_id']}-")
+        assert record["run_group"] == config["train_run_id"]  # no group: named after it
+    assert {wandb_summary(w)["config"]["train_run_id"] for w in runs} == train_ids
 
 
 class _Scores(L.LightningModule):

@@ -68,7 +68,7 @@ def test_model_config_keeps_size_and_trains_a_step(model, tmp_path):
     model = model.removeprefix("model=")
     net = build_net(model, *extra, num_classes=5).eval()
     with torch.no_grad():
-        for size in [(97, 131), (321, 481), (360, 480)]:
+        for size in [(97, 131), (360, 480)]:  # odd (ceil/floor paths) and CamVid's
             out = net(torch.randn(1, 3, *size))
             assert out.shape == (1, 5, *size), (model, size)
 
