@@ -82,8 +82,8 @@ class EpochSummary(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *_: Any
     ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None:
-            self.loss += float(loss.detach())
+        if loss is not None:  # a tensor sum: no device sync in the training step
+            self.loss = self.loss + loss.detach()
             self.batches += 1
         self.images += batch["image"].shape[0]
         self.train_seconds = time.perf_counter() - self.started
@@ -95,7 +95,7 @@ class EpochSummary(Callback):
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
         parts.append(f"step {trainer.global_step}")
         if self.batches:
-            parts.append(f"train/loss {self.loss / self.batches:.4f}")
+            parts.append(f"train/loss {float(self.loss) / self.batches:.4f}")
         for label, key, fmt in (
             ("val/mIoU", "val/mIoU", ".4f"),
             ("val/mIoU_crf", "val/mIoU_crf", ".4f"),
