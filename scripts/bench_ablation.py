@@ -25,7 +25,7 @@ from seglab.models.size import network_size
 from seglab.runs import register_resolvers
 
 
-def build(experiment: str, variant: str):
+def build(experiment: str, variant: str, extra: list[str]):
     register_resolvers()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose(
@@ -36,9 +36,11 @@ def build(experiment: str, variant: str):
                 "data.root=/nonexistent",  # only the sizes are read, no data
                 "model.net.backbone.pretrained=null",
                 "model.init_from=null",
+                *extra,
             ],
         )
-    module = instantiate(cfg.model)
+    module = instantiate(cfg.model, channels_last=cfg.get("channels_last", False))
+    module.configure_model()  # the experiment's fast paths (NHWC)
     optimizer = module.optimizer_factory(params=[p for p in module.parameters() if p.requires_grad])
     return cfg, module, optimizer
 
@@ -60,9 +62,10 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["fcn8s", "unet", "reseg"])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="config overrides for every variant")
     args = parser.parse_args()
     torch.manual_seed(0)
-    built = {v: build(args.experiment, v) for v in args.variants}
+    built = {v: build(args.experiment, v, args.overrides) for v in args.variants}
     cfg = next(iter(built.values()))[0]
     h, w = cfg.data.crop_size
     batch, classes = cfg.data.batch_size, cfg.data.num_classes

@@ -19,12 +19,16 @@ def load_inputs(ckpt: str, data_root: str | None, frames: int, cache: str | None
     module, data = restore(ckpt, patch)
     module.eval()
     val = data.dataset(data.val_split)
-    step = max(1, len(val) // frames)
-    samples = [val[i] for i in range(0, len(val), step)][:frames]
+    count = min(frames, len(val))  # evenly spread over the split (its sequences)
+    picks = sorted({round(i * (len(val) - 1) / max(count - 1, 1)) for i in range(count)})
+    samples = [val[i] for i in picks]
     batch = torch.utils.data.default_collate(samples)
     with torch.no_grad():
         probs = torch.cat(
-            [module(batch["image"][i : i + 4]).softmax(1) for i in range(0, frames, 4)]
+            [  # the model's own evaluation path (its tta_scales, e.g. the CPU recipe's 0.5)
+                module.predict_logits(batch["image"][i : i + 4]).float().softmax(1)
+                for i in range(0, len(samples), 4)
+            ]
         )
     out = (probs, batch["raw"], batch["mask"], data.class_names, data.ignore_index)
     if cache:

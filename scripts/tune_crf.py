@@ -1,29 +1,43 @@
-"""Grid search of CRF parameters on a val subset from saved probabilities (as DeepLab did).
+"""Grid search of CRF parameters on val from saved probabilities (as DeepLab did), written
+as a config the data set's runs select.
 
-    python scripts/tune_crf.py --ckpt RUN/checkpoints/last.ckpt --data-root ../shared/data/camvid \
-        [--crf dense|torch] [--frames 20] [--cache /tmp/camvid_probs.pt]
+    python scripts/tune_crf.py --ckpt RUN/checkpoints/best-*.ckpt \\
+        --data-root ../shared/data/camvid \\
+        [--crf torch|dense] [--frames 101] [--cache /tmp/camvid_probs.pt] \\
+        [--write conf/crf/torch_camvid.yaml]
 
-Prints every setting's mIoU, then the best one as config overrides (crf.*=…). Tune on
-val, never on test.
+Scores the model without a CRF, with the CRF's shipped settings (DeepLab v2's, tuned on
+VOC: conf/crf/<crf>.yaml) and with every setting of the grid; prints them, the best one as
+overrides, and with ``--write`` a config file (``crf=torch_camvid``) that extends
+``crf=<crf>`` with the best settings and records where they came from. Tune on val, never
+on test. The model runs as in evaluation (``predict_logits``: its tta_scales).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import itertools
 import json
+from pathlib import Path
 
+import yaml
 from crf_inputs import load_inputs
 
+from seglab.config import config_dir
 from seglab.crf import DenseCRF, TorchDenseCRF
 from seglab.metrics import SegMetrics
 
+# around DeepLab's VOC values (w 4, θα 67, θβ 3), weaker and stronger: CamVid's thin
+# classes (poles, signs, pedestrians) and its large road/sky regions pull either way
 GRID = {
-    "bilateral_weight": [3, 4, 5],
-    "bilateral_sxy": [30, 50, 67, 121],
-    "bilateral_srgb": [3, 5, 10],
-    "gaussian_sxy": [1, 3],
+    "bilateral_weight": [3, 5, 8],
+    "bilateral_sxy": [30, 67, 100],
+    "bilateral_srgb": [3, 6],
+    "gaussian_sxy": [3],
 }
+KEYS = ("iterations", "gaussian_weight", "gaussian_sxy", "bilateral_weight", "bilateral_sxy",
+        "bilateral_srgb")  # fmt: skip
 
 
 def miou(pred, mask, classes, ignore) -> float:
@@ -32,15 +46,37 @@ def miou(pred, mask, classes, ignore) -> float:
     return float(m.compute()["mIoU"])
 
 
+def shipped_settings(crf: str) -> dict[str, float]:
+    """The kernel settings of conf/crf/<crf>.yaml (DeepLab v2's VOC values)."""
+    config = yaml.safe_load((Path(config_dir()) / "crf" / f"{crf}.yaml").read_text())
+    return {k: config[k] for k in KEYS if k in config}
+
+
+def score(kind: str, params: dict, probs, raw, mask, classes, ignore) -> float:
+    crf = DenseCRF(workers=2, **params) if kind == "dense" else TorchDenseCRF(**params)
+    try:
+        return miou(crf(probs, raw).argmax(1), mask, classes, ignore)
+    finally:
+        if hasattr(crf, "close"):
+            crf.close()
+
+
+def config_text(kind: str, best: dict, lines: list[str]) -> str:
+    header = "\n".join(f"# {line}" for line in lines)
+    body = yaml.safe_dump({k: best[k] for k in KEYS if k in best}, sort_keys=False)
+    return f"# @package model.crf\n{header}\ndefaults:\n  - {kind}\n  - _self_\n\n{body}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--data-root")
-    parser.add_argument("--crf", choices=["dense", "torch"], default="dense")
-    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--crf", choices=["dense", "torch"], default="torch")
+    parser.add_argument("--frames", type=int, default=101, help="val frames, evenly spaced")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--cache", help="file for the probabilities (reused when present)")
     parser.add_argument("--grid", help='JSON, e.g. {"bilateral_sxy": [50, 67]} (default: GRID)')
+    parser.add_argument("--write", type=Path, help="config file for the best settings")
     args = parser.parse_args()
     grid = json.loads(args.grid) if args.grid else GRID
     probs, raw, mask, names, ignore = load_inputs(
@@ -49,19 +85,34 @@ def main() -> None:
     classes = probs.shape[1]
     base = miou(probs.argmax(1), mask, classes, ignore)
     print(f"{len(probs)} val frames; mIoU without CRF: {base:.4f}")
+    shipped = shipped_settings(args.crf)
+    shipped_score = score(args.crf, shipped, probs, raw, mask, classes, ignore)
+    print(f"  {shipped_score:.4f}  crf={args.crf} as shipped (DeepLab v2, VOC): {shipped}")
     results = []
     keys = list(grid)
     for values in itertools.product(*grid.values()):
-        params = dict(zip(keys, values), iterations=args.iterations)
-        crf = DenseCRF(workers=2, **params) if args.crf == "dense" else TorchDenseCRF(**params)
-        score = miou(crf(probs, raw).argmax(1), mask, classes, ignore)
-        if hasattr(crf, "close"):
-            crf.close()
-        results.append((score, params))
-        print(f"  {score:.4f}  " + " ".join(f"{k}={v}" for k, v in params.items()), flush=True)
-    score, params = max(results, key=lambda r: r[0])
-    print(f"best crf={args.crf}: mIoU {score:.4f} ({score - base:+.4f} over no CRF)")
-    print("  " + " ".join(f"model.crf.{k}={v}" for k, v in params.items()))
+        params = {**shipped, **dict(zip(keys, values)), "iterations": args.iterations}
+        value = score(args.crf, params, probs, raw, mask, classes, ignore)
+        results.append((value, params))
+        print(f"  {value:.4f}  " + " ".join(f"{k}={v}" for k, v in params.items()), flush=True)
+    best_score, best = max(results, key=lambda r: r[0])
+    print(
+        f"best crf={args.crf}: mIoU {best_score:.4f} ({best_score - base:+.4f} over no CRF; "
+        f"VOC settings {shipped_score - base:+.4f})"
+    )
+    print("  " + " ".join(f"model.crf.{k}={v}" for k, v in best.items()))
+    if args.write:
+        lines = [
+            f"crf={args.crf} with kernel settings tuned on val by scripts/tune_crf.py",
+            f"({datetime.date.today()}, {len(probs)} val frames, {len(results)} settings, "
+            f"checkpoint {Path(args.ckpt).name}):",
+            f"val mIoU {base:.4f} without CRF, {shipped_score:.4f} with the VOC settings "
+            f"({shipped_score - base:+.4f}), {best_score:.4f} with these "
+            f"({best_score - base:+.4f}).",
+        ]
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(config_text(args.crf, best, lines))
+        print(f"wrote {args.write} (select it with crf={args.write.stem})")
 
 
 if __name__ == "__main__":

@@ -69,14 +69,23 @@ class EpochSummary(Callback):
     only after the epoch-end hooks)."""
 
     def __init__(self) -> None:
-        self.started = time.perf_counter()
+        self.started = self.val_started = time.perf_counter()
         self.loss, self.batches, self.images = 0.0, 0, 0
         self.train_seconds = 0.0
+        self.val_seconds: float | None = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.started = time.perf_counter()
         self.loss, self.batches, self.images = 0.0, 0, 0
         self.train_seconds = 0.0
+        self.val_seconds = None  # set when this epoch validates
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.val_started = time.perf_counter()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.val_seconds = time.perf_counter() - self.val_started
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, *_: Any
@@ -96,18 +105,23 @@ class EpochSummary(Callback):
         parts.append(f"step {trainer.global_step}")
         if self.batches:
             parts.append(f"train/loss {float(self.loss) / self.batches:.4f}")
+        validated = self.val_seconds is not None
         for label, key, fmt in (
             ("val/mIoU", "val/mIoU", ".4f"),
             ("val/mIoU_crf", "val/mIoU_crf", ".4f"),
             ("best", "val/mIoU_best", ".4f"),
             ("lr", "lr", ".3g"),
         ):
+            if key.startswith("val/") and not validated:
+                continue  # no validation this epoch (trainer.check_val_every_n_epoch)
             value = _value(m, key)
             if value is not None and math.isfinite(value):
                 parts.append(f"{label} {value:{fmt}}")
         if self.train_seconds > 0:
             parts.append(f"img/s {self.images * trainer.world_size / self.train_seconds:.1f}")
         parts.append(f"{time.perf_counter() - self.started:.0f} s")
+        if validated:  # of which validation (and the CRF, when one runs)
+            parts.append(f"val {self.val_seconds:.0f} s")
         log.info(" | ".join(parts))
 
 

@@ -1,23 +1,33 @@
-"""``seglab-report <sweep folder>``: one table and two plots for a sweep, from local files.
+"""``seglab-report <sweep folder>``: tables and plots for a sweep, from local files.
 
 Reads every job folder of a sweep (``config_resolved.yaml``, ``.hydra/hydra.yaml``,
-``csv/metrics.csv``, ``checkpoints/last.ckpt``), needs no network, and writes into the
-sweep folder (or ``--out``):
+``csv/metrics.csv``, ``run_info.yaml``), needs no network, and writes into the sweep
+folder (or ``--out``):
 
-* ``report.md``: model, backbone, output stride, CRF, best val mIoU, val mIoU with the
-  CRF, per-class IoU at the best epoch, parameters, GFLOPs per image at the data's input
-  size, training img/s, epochs;
+* ``report.md``:
+  - one row per *cell* (jobs whose configs differ only by ``seed``): val mIoU (best
+    epoch), val mIoU with the CRF (same checkpoint), test mIoU without and with the CRF
+    (best checkpoint, where the job tested), each as mean ± sample std over the seeds;
+  - comparisons for the papers' questions (FCN-16s vs 32s, 8s vs 16s, DeepLab vs FCN-8s,
+    CRF on vs off): the difference of means, its standard error and whether it exceeds
+    twice that;
+  - one row per job: model, backbone, output stride, CRF, the figures above, per-class
+    IoU at the best epoch, parameters, GFLOPs per image at the data's input size,
+    training img/s, minutes;
 * ``val_miou.png``: val mIoU per epoch, one line per job;
-* ``ablation.png``: best val mIoU per job, with the CRF's beside it where one ran.
+* ``ablation.png``: mean val (and test) mIoU per cell with ± std error bars, CRF beside.
 
-``--wandb`` also logs the table as a ``wandb.Table`` (offline unless WANDB_MODE=online).
+``--wandb`` also logs the job table as a ``wandb.Table`` (offline unless WANDB_MODE=online).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import math
 import os
+import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from seglab.errors import SeglabError
+from seglab.runs import comparable_config
 
 
 @dataclass
@@ -42,14 +53,19 @@ class Job:
     params: int | None = None
     gflops: float | None = None
     minutes: float | None = None
+    seed: int | None = None
+    cell: str = ""  # the config without the seed: jobs with equal cells are repeats
+    best_crf: float | None = None  # val mIoU with the CRF at the best epoch
+    test: float | None = None  # test mIoU of the best checkpoint
+    test_crf: float | None = None
 
     @property
     def best(self) -> float | None:
         return max(self.val_miou) if self.val_miou else None
 
-    @property
-    def best_crf(self) -> float | None:
-        return max(self.val_miou_crf) if self.val_miou_crf else None
+    def metric(self, name: str) -> float | None:
+        return {"val": self.best, "val_crf": self.best_crf, "test": self.test,
+                "test_crf": self.test_crf}[name]  # fmt: skip
 
 
 def job_folders(sweep: Path) -> list[Path]:
@@ -105,6 +121,8 @@ def read_job(folder: Path) -> Job:
         backbone=backbone,
         output_stride=stride,
         crf=choices.get("crf", "off"),
+        seed=config.get("seed"),
+        cell=cell_key(config, choices),
     )
     best_row: dict[str, str] | None = None
     for row in _rows(folder):
@@ -118,6 +136,12 @@ def read_job(folder: Path) -> Job:
             job.val_miou_crf.append(float(row["val/mIoU_crf"]))
         if row.get("train/img_per_s"):
             job.img_per_s = float(row["train/img_per_s"])
+        if row.get("test/mIoU"):
+            job.test = float(row["test/mIoU"])
+        if row.get("test/mIoU_crf"):
+            job.test_crf = float(row["test/mIoU_crf"])
+    if best_row and best_row.get("val/mIoU_crf"):
+        job.best_crf = float(best_row["val/mIoU_crf"])
     if best_row:
         job.class_iou = {  # val_iou/<class> (val/IoU/<class> in runs before 2026-11)
             k.split("/")[-1]: float(v)
@@ -129,6 +153,16 @@ def read_job(folder: Path) -> Job:
         job.output_stride = measured_stride
     job.minutes = _minutes(folder)
     return job
+
+
+def cell_key(config: dict, choices: dict[str, str]) -> str:
+    """What a job trains, without its seed: the comparable config (no paths, ids,
+    loggers) and the Hydra choices, minus ``seed`` and the data's copy of it."""
+    comparable = comparable_config(config)
+    comparable.pop("seed", None)
+    if isinstance(comparable.get("data"), dict):
+        comparable["data"].pop("seed", None)
+    return json.dumps({"config": comparable, "choices": choices}, sort_keys=True, default=str)
 
 
 def _minutes(folder: Path) -> float | None:
@@ -176,22 +210,186 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+METRICS = {"val": "val mIoU", "val_crf": "val mIoU + CRF", "test": "test mIoU",
+           "test_crf": "test mIoU + CRF"}  # fmt: skip
+
+
+@dataclass
+class Stat:
+    """Mean, sample standard deviation (n-1) and count of one metric over seeds."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> Stat | None:
+        if not values:
+            return None
+        std = statistics.stdev(values) if len(values) > 1 else None
+        return cls(statistics.fmean(values), std, len(values))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.4f} ± {self.std:.4f}" if self.std is not None else f"{self.mean:.4f}"
+
+
+@dataclass
+class Cell:
+    """Jobs that differ only by seed (one cell of the ablation table)."""
+
+    label: str
+    jobs: list[Job]
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return [j.seed for j in self.jobs]
+
+    def values(self, metric: str) -> list[float]:
+        return [v for j in self.jobs if (v := j.metric(metric)) is not None]
+
+    def stat(self, metric: str) -> Stat | None:
+        return Stat.of(self.values(metric))
+
+
+def group_by_seed(jobs: list[Job]) -> list[Cell]:
+    """Cells in sweep order; a label is the job's model, plus the crf choice when cells
+    of one model differ by it, plus the first job's name when they still collide."""
+    cells: dict[str, Cell] = {}
+    for j in jobs:
+        cells.setdefault(j.cell, Cell(j.model, [])).jobs.append(j)
+    result = list(cells.values())
+    for cell in result:
+        same = [c for c in result if c.jobs[0].model == cell.jobs[0].model]
+        if len(same) > 1 and len({c.jobs[0].crf for c in same}) == len(same):
+            cell.label = f"{cell.jobs[0].model}, crf={cell.jobs[0].crf}"
+        elif len(same) > 1:
+            cell.label = f"{cell.jobs[0].model} [{cell.jobs[0].name}]"
+    return result
+
+
+@dataclass
+class Comparison:
+    question: str
+    metric: str
+    difference: float
+    stderr: float | None
+
+    @property
+    def significant(self) -> bool | None:
+        """Whether the difference exceeds twice its standard error (about 95%)."""
+        return None if self.stderr is None else abs(self.difference) > 2 * self.stderr
+
+
+def difference_of_means(a: list[float], b: list[float]) -> tuple[float, float | None]:
+    """mean(a) - mean(b) and its standard error sqrt(s_a^2/n_a + s_b^2/n_b) (Welch)."""
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return diff, None
+    return diff, math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+
+
+def paired_difference(a: list[float], b: list[float]) -> tuple[float, float | None]:
+    """mean(a_i - b_i) and its standard error s_d / sqrt(n): the CRF's gain is measured on
+    the same checkpoints, so the pairs share each seed's noise."""
+    diffs = [x - y for x, y in zip(a, b)]
+    if len(diffs) < 2:
+        return statistics.fmean(diffs), None
+    return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+
+
+# (model A, model B, question): A - B where both are in the sweep (ablation variant names)
+QUESTIONS = [
+    ("fcn16s", "fcn32s", "FCN-16s vs FCN-32s (the pool4 skip)"),
+    ("fcn8s", "fcn16s", "FCN-8s vs FCN-16s (the pool3 skip)"),
+    ("fcn16s_staged", "fcn16s", "staged vs at-once FCN-16s"),
+    ("fcn8s_staged", "fcn8s", "staged vs at-once FCN-8s"),
+    ("deeplab_v1", "fcn8s", "DeepLab v1 (LargeFOV) vs FCN-8s"),
+    ("deeplab_v2", "fcn8s", "DeepLab v2 (ASPP) vs FCN-8s"),
+    ("deeplab_v3", "fcn8s", "DeepLab v3 (ASPP + image pooling) vs FCN-8s"),
+    ("deeplab_v2", "deeplab_v1", "DeepLab v2 vs v1 (ASPP vs one rate)"),
+    ("deeplab_v3", "deeplab_v2", "DeepLab v3 vs v2"),
+    ("unet", "fcn8s", "U-Net vs FCN-8s"),
+    ("reseg", "fcn8s", "ReSeg vs FCN-8s"),
+]
+
+
+def comparisons(cells: list[Cell]) -> list[Comparison]:
+    by_model: dict[str, list[Cell]] = {}
+    for cell in cells:
+        by_model.setdefault(cell.jobs[0].model, []).append(cell)
+    found: list[Comparison] = []
+    for a, b, question in QUESTIONS:
+        if len(by_model.get(a, [])) != 1 or len(by_model.get(b, [])) != 1:
+            continue  # absent, or ambiguous (several cells of one model)
+        ca, cb = by_model[a][0], by_model[b][0]
+        for metric in ("val", "test"):
+            va, vb = ca.values(metric), cb.values(metric)
+            if va and vb:
+                found.append(Comparison(question, metric, *difference_of_means(va, vb)))
+    for cell in cells:  # CRF on vs off, paired by job
+        for metric in ("val", "test"):
+            pairs = [(j.metric(metric + "_crf"), j.metric(metric)) for j in cell.jobs]
+            pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+            if pairs:
+                with_crf, without = zip(*pairs)
+                diff, se = paired_difference(list(with_crf), list(without))
+                found.append(Comparison(f"{cell.label}: CRF on vs off", metric, diff, se))
+    return found
+
+
+def cells_markdown(cells: list[Cell]) -> str:
+    shown = [m for m in METRICS if any(c.values(m) for c in cells)]
+    head = ["model", "seeds", *(METRICS[m] for m in shown), "params (M)", "train img/s",
+            "minutes / job"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cells:
+        first = c.jobs[0]
+        rates = [j.img_per_s for j in c.jobs if j.img_per_s is not None]
+        minutes = [j.minutes for j in c.jobs if j.minutes is not None]
+        cells_ = [
+            c.label,
+            ", ".join(str(s) for s in c.seeds),
+            *(str(c.stat(m) or "") for m in shown),
+            "" if first.params is None else f"{first.params / 1e6:.2f}",
+            _fmt(statistics.fmean(rates), 1) if rates else "",
+            _fmt(statistics.fmean(minutes), 1) if minutes else "",
+        ]
+        lines.append("| " + " | ".join(cells_) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparisons_markdown(found: list[Comparison]) -> str:
+    if not found:
+        return "(no pair of the papers' questions is in this sweep)\n"
+    lines = ["| question | split | difference of means | standard error | > 2 SE |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for c in found:
+        se = "" if c.stderr is None else f"{c.stderr:.4f}"
+        verdict = {None: "n/a (one seed)", True: "yes", False: "no"}[c.significant]
+        lines.append(f"| {c.question} | {c.metric} | {c.difference:+.4f} | {se} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(jobs: list[Job]) -> str:
     classes = list(dict.fromkeys(c for j in jobs for c in j.class_iou))
     head = [
-        "job", "model", "backbone", "OS", "CRF", "best val mIoU", "val mIoU + CRF",
-        "params (M)", "GFLOPs", "train img/s", "epochs", "minutes", *classes,
+        "job", "model", "seed", "backbone", "OS", "CRF", "best val mIoU", "val mIoU + CRF",
+        "test mIoU", "test mIoU + CRF", "params (M)", "GFLOPs", "train img/s", "val epochs",
+        "minutes", *classes,
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for j in jobs:
         cells = [
             j.name,
             j.model,
+            "" if j.seed is None else str(j.seed),
             j.backbone,
             j.output_stride,
             j.crf,
             _fmt(j.best),
             _fmt(j.best_crf),
+            _fmt(j.test),
+            _fmt(j.test_crf),
             "" if j.params is None else f"{j.params / 1e6:.2f}",
             "" if j.gflops is None else f"{j.gflops:.3g}",
             _fmt(j.img_per_s, 2),
@@ -214,7 +412,8 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(10, 5))
     for j in jobs:
         if j.val_miou:
-            ax.plot(j.epochs, j.val_miou, marker="o", label=f"{j.name}: {j.model}, crf={j.crf}")
+            seed = "" if j.seed is None else f", seed {j.seed}"
+            ax.plot(j.epochs, j.val_miou, marker="o", label=f"{j.name}: {j.model}{seed}")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("val mIoU")
@@ -226,25 +425,28 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
     plt.close(fig)
 
     bars = out / "ablation.png"
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(jobs)), 5))
-    xs = range(len(jobs))
-    has_crf = any(j.best_crf is not None for j in jobs)
-    width = 0.4 if has_crf else 0.6
-    plain = [j.best or 0 for j in jobs]
-    ax.bar([x - (width / 2 if has_crf else 0) for x in xs], plain, width, label="no CRF")
-    ax.set_ylim(0, max([*plain, *(j.best_crf or 0 for j in jobs)]) * 1.12 or 1)
-    if has_crf:
-        refined = [j.best_crf or 0 for j in jobs]
-        ax.bar([x + width / 2 for x in xs], refined, width, label="with CRF")
-    shift = width / 2 if has_crf else 0
-    for x, j in zip(xs, jobs):
-        for dx, value in ((-shift, j.best), (shift, j.best_crf if has_crf else None)):
-            if value is not None:
-                ax.text(x + dx, value, f"{value:.3f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(list(xs))
-    ax.set_xticklabels([f"{j.name}\n{j.model}" for j in jobs], fontsize=8)
-    ax.set_ylabel("best val mIoU")
-    ax.set_title("ablation: best val mIoU per job")
+    cells = group_by_seed(jobs)
+    shown = [m for m in METRICS if any(c.values(m) for c in cells)]
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(cells) * len(shown) + 2), 5))
+    width = 0.8 / len(shown)
+    top = 0.0
+    for k, metric in enumerate(shown):
+        stats = [c.stat(metric) for c in cells]
+        xs = [i + (k - (len(shown) - 1) / 2) * width for i in range(len(cells))]
+        means = [st.mean if st else 0.0 for st in stats]
+        errs = [st.std or 0.0 if st else 0.0 for st in stats]
+        ax.bar(xs, means, width, yerr=errs, capsize=3, label=METRICS[metric])
+        for x, st in zip(xs, stats):
+            if st:
+                ax.text(x, st.mean + (st.std or 0), f"{st.mean:.3f}", ha="center",
+                        va="bottom", fontsize=6)  # fmt: skip
+        top = max(top, *(m + e for m, e in zip(means, errs)))
+    ax.set_ylim(0, top * 1.15 or 1)
+    ax.set_xticks(range(len(cells)))
+    ax.set_xticklabels([f"{c.label}\n(n={len(c.jobs)})" for c in cells], fontsize=8)
+    ax.set_ylabel("mIoU (mean ± std over seeds)")
+    ax.set_title("ablation: mIoU per model, mean ± std over seeds")
+    ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(bars, dpi=120)
@@ -285,7 +487,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
-    table = markdown(jobs)
+    cells = group_by_seed(jobs)
+    table = (
+        "## Models (mean ± sample std over seeds)\n\n" + cells_markdown(cells)
+        + "\n## The papers' questions (difference of means, standard error)\n\n"
+        + comparisons_markdown(comparisons(cells))
+        + "\n## Jobs\n\n" + markdown(jobs)
+    )  # fmt: skip
     (out / "report.md").write_text(f"# Sweep {args.sweep.name}\n\n{table}")
     written = [out / "report.md", *plots(jobs, out)]
     print(table)

@@ -37,8 +37,8 @@ def _optuna_storage(sweep_dir: str) -> str:
 
 
 def register_resolvers() -> None:
-    """``${uid:}`` (process token for folder names), ``${wandb_offline:}`` and
-    ``${optuna_storage:<sweep dir>}``."""
+    """``${uid:}`` (process token for folder names), ``${wandb_offline:}``,
+    ``${optuna_storage:<sweep dir>}`` and ``${previous_job:<sweep dir>,<job num>}``."""
     if not OmegaConf.has_resolver("uid"):
         OmegaConf.register_new_resolver("uid", lambda: _PROCESS_TOKEN)
     if not OmegaConf.has_resolver("wandb_offline"):
@@ -48,6 +48,21 @@ def register_resolvers() -> None:
         )
     if not OmegaConf.has_resolver("optuna_storage"):
         OmegaConf.register_new_resolver("optuna_storage", _optuna_storage)
+    if not OmegaConf.has_resolver("previous_job"):
+        OmegaConf.register_new_resolver("previous_job", previous_job)
+
+
+def previous_job(sweep_dir: str, job_num: int | str) -> str:
+    """``${previous_job:${hydra:sweep.dir},${hydra:job.num}}``: the folder of the job
+    before this one in a sweep (staged FCN training starts from it)."""
+    num = int(job_num)
+    if num < 1:
+        raise ConfigError(
+            "a staged ablation variant (model.init_from=${previous_job:…}) starts from the "
+            "job before it in the sweep, but it is job 0: list the stage it starts from "
+            "first (e.g. +ablation=fcn32s,fcn16s_staged)."
+        )
+    return str(Path(sweep_dir) / str(num - 1))
 
 
 def git_commit(where: Path | None = None) -> dict[str, str | bool]:

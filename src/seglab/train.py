@@ -22,7 +22,7 @@ from seglab import ddp
 from seglab.callbacks import StopAfterEpochs
 from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, in_sweep, reports_errors, route_lightning_logs
-from seglab.errors import SeglabError, clean_message
+from seglab.errors import ConfigError, SeglabError, clean_message
 from seglab.loggers import ResumableCSVLogger
 from seglab.models.size import network_size
 from seglab.monitoring import RunConfig
@@ -120,7 +120,7 @@ def _train(cfg: DictConfig) -> float | None:
                 lg.log_hyperparams(hparams)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = scalar_metrics(trainer)
-        if cfg.get("test"):
+        if wants_test(cfg.get("test"), datamodule):
             trainer.test(model, datamodule=datamodule, ckpt_path="best")
             metrics.update(scalar_metrics(trainer))
         if rank_zero_only.rank == 0:
@@ -133,6 +133,25 @@ def _train(cfg: DictConfig) -> float | None:
         return metrics.get(cfg.get("optimized_metric") or "")
     finally:
         finish_wandb(trainer)
+
+
+def wants_test(test: Any, datamodule: Any) -> bool:
+    """``test``: true (the split must exist), false, or auto (test where the data set has
+    the split, e.g. CamVid's test/ + testannot/ + test.txt; say so where it has not)."""
+    if test in (None, False):
+        return False
+    if test is True:
+        return True
+    if str(test) != "auto":
+        raise ConfigError(f"test={test!r}: give true, false or auto.")
+    if datamodule.has_split(datamodule.test_split):
+        return True
+    log.info(
+        "test=auto: data set '%s' has no split '%s' (data.test_split); test skipped",
+        datamodule.name,
+        datamodule.test_split,
+    )
+    return False
 
 
 def logged_config(cfg: DictConfig, model: L.LightningModule, info: RunInfo) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class SegDataModule(L.LightningDataModule):
     """Generic module; a data set subclasses it and implements ``make_dataset``.
 
     ``batch_size`` and ``eval_batch_size`` are global: each of N devices gets 1/N.
+    ``cache`` keeps every decoded sample in memory (small data sets such as CamVid).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class SegDataModule(L.LightningDataModule):
         val_split: str = "val",
         crop_size: Sequence[int] | None = None,
         seed: int = 0,
+        cache: bool = False,
     ) -> None:
         super().__init__()
         if len(class_names) != num_classes:
@@ -84,11 +86,20 @@ class SegDataModule(L.LightningDataModule):
         # the training input size (H, W): read by the augmentation config and by reports
         self.crop_size = tuple(crop_size) if crop_size else None
         self.seed = seed
+        self.cache = cache
         self.datasets: dict[str, SegmentationDataset] = {}
 
     # -- to implement -------------------------------------------------------------------
     def make_dataset(self, split: str, augment: Any | None) -> SegmentationDataset:
         raise NotImplementedError
+
+    def has_split(self, split: str) -> bool:
+        """Whether ``split`` can be built (``test: auto`` tests only where it can)."""
+        try:
+            self.dataset(split)
+        except DataError:
+            return False
+        return True
 
     # -- Lightning hooks ------------------------------------------------------------------
     def _world(self) -> tuple[int, int]:
@@ -122,6 +133,8 @@ class SegDataModule(L.LightningDataModule):
                     ds.drop(set(bad))
             if len(ds) == 0:
                 raise DataError(f"split '{split}' of data set '{self.name}' has no samples.")
+            if self.cache:
+                ds.preload()
             self.datasets[split] = ds
         return self.datasets[split]
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
+from seglab.errors import ConfigError
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
 from seglab.models.weights import decimate_vgg_fc
@@ -35,6 +36,16 @@ def _fc_branch(
     )
 
 
+def scaled_rates(rates: Sequence[int], rate_scale: float) -> list[int]:
+    """Atrous rates times ``rate_scale`` (at least 1). The papers chose their rates for
+    41x41 (v1/v2: 321 crops at output stride 8) or 33x33 (v3: 513 at 16) feature maps; on
+    smaller maps the large rates sample mostly padding, so a small-crop recipe scales them
+    (0.5 for 180x240 frames at output stride 8: 23x30 maps)."""
+    if rate_scale <= 0:
+        raise ConfigError(f"model.net.head.rate_scale={rate_scale}: give a positive factor.")
+    return [max(1, round(r * rate_scale)) for r in rates]
+
+
 class DeepLabV1Head(nn.Module):
     """DeepLab-LargeFOV (Chen et al., ICLR 2015): fc6 as a 3x3 conv at rate 12 with 1024
     channels, fc7 1x1 with 1024, dropout 0.5, fc8 to classes; ``avg_pool`` is the
@@ -50,10 +61,12 @@ class DeepLabV1Head(nn.Module):
         hidden_channels: int = 1024,
         dropout: float = 0.5,
         avg_pool: bool = True,
+        rate_scale: float = 1.0,
     ) -> None:
         super().__init__()
         in_ch = feature_channels(channels, feature, "deeplab_v1")
         self.feature = feature
+        (rate,) = self.rates = scaled_rates([rate], rate_scale)
         self.pool = nn.AvgPool2d(3, 1, 1) if avg_pool else nn.Identity()
         self.fc = _fc_branch(in_ch, hidden_channels, num_classes, rate, dropout)
 
@@ -91,10 +104,12 @@ class DeepLabV2Head(nn.Module):
         rates: Sequence[int] = (6, 12, 18, 24),
         hidden_channels: int | None = None,
         dropout: float = 0.5,
+        rate_scale: float = 1.0,
     ) -> None:
         super().__init__()
         in_ch = feature_channels(channels, feature, "deeplab_v2")
         self.feature = feature
+        rates = self.rates = scaled_rates(rates, rate_scale)
         if hidden_channels:
             branches = [_fc_branch(in_ch, hidden_channels, num_classes, r, dropout) for r in rates]
         else:
@@ -131,11 +146,12 @@ class DeepLabV3Head(nn.Sequential):
         scale_rates_with_stride: bool = True,
         aspp_channels: int = 256,
         extra_conv: bool = False,
+        rate_scale: float = 1.0,
     ) -> None:
         in_ch = feature_channels(channels, feature, "deeplab_v3")
         stride = geometry[feature].stride
         factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
-        self.rates = [int(r * factor) for r in rates]
+        self.rates = scaled_rates([int(r * factor) for r in rates], rate_scale)
         layers: list[nn.Module] = [ASPP(in_ch, self.rates, aspp_channels)]
         if extra_conv:
             layers += [
