@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
-PYTEST_ARGS ?=
+# two xdist workers: much of a test's time is one core's (imports, process start, W&B);
+# tests sharing a module fixture carry an xdist_group mark (--dist loadgroup)
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
 
 .PHONY: install train test lint clean
 

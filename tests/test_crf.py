@@ -121,7 +121,7 @@ def test_crf_inside_two_process_ddp_validation(crf, tmp_path):
     assert val_per_epoch(run, "val_iou_crf/background")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # its tests share one xdist worker (make test: --dist loadgroup)
 def camvid_model(tmp_path_factory):
     """A small FCN-32s trained briefly on real CamVid (about a minute on 2 cores)."""
     root = camvid_root()
@@ -140,6 +140,7 @@ def camvid_model(tmp_path_factory):
     return root, run / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.xdist_group("camvid_model")
 def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
     from omegaconf import OmegaConf
 
@@ -170,6 +171,7 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
     assert abs(scores["dense"] - scores["torch"]) < 0.03
 
 
+@pytest.mark.xdist_group("camvid_model")
 def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
     root, ckpt = camvid_model
     tune = run_script(
@@ -184,6 +186,8 @@ def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
         "3",
         "--grid",
         '{"bilateral_sxy": [30, 67]}',
+        "--crf",
+        "dense",
         "--cache",
         str(tmp_path / "probs.pt"),
     )

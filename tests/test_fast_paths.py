@@ -63,6 +63,7 @@ def reference():
 @pytest.mark.parametrize(
     "fast", [{"channels_last": True}, {"compile": True}], ids=["channels_last", "compile"]
 )
+@pytest.mark.xdist_group("fast_paths_reference")
 def test_fast_path_is_as_precise_as_fp32(fast, reference):
     ref, fp32_error = reference
     module, batch = module_and_batch(**fast)
@@ -78,6 +79,7 @@ def test_compile_keeps_checkpoint_keys():
     assert compiled.state_dict().keys() == plain.state_dict().keys()  # no _orig_mod.
 
 
+@pytest.mark.xdist_group("fast_paths_reference")
 def test_bf16_autocast_agrees_within_its_precision(reference):
     ref, _ = reference
     module, batch = module_and_batch(channels_last=True)

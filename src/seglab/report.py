@@ -190,7 +190,9 @@ def _size(config: dict, folder: Path) -> tuple[int | None, float | None, str | N
 
     from seglab.models.size import network_size
 
-    net_config = copy.deepcopy(config["model"]["net"])
+    net_config = copy.deepcopy(config["model"].get("net") or {})
+    if "_target_" not in net_config:
+        return None, None, None
     if "pretrained" in net_config.get("backbone", {}):
         net_config["backbone"]["pretrained"] = None  # no download for a count
     data = config.get("data", {})
