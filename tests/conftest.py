@@ -123,3 +123,11 @@ def write_segnet_layout(
             lines.append(f"/SegNet/CamVid/{split}/{name} /SegNet/CamVid/{split}annot/{name}")
         (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+def report_jobs(report_md: str) -> dict[str, dict[str, str]]:
+    """seglab-report's "Jobs" table as {job folder name: {column: cell}}."""
+    lines = report_md.split("## Jobs", 1)[1].strip().splitlines()
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in r.strip("|").split("|")))) for r in lines[2:]]
+    return {r["job"]: r for r in rows if r.get("job")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,13 +20,22 @@ ARGS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The reference run both signals are compared with (trained once per module)."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    run_cli("seglab-train", *ARGS, cwd=cwd)
+    (run,) = run_dirs(cwd)
+    return run
+
+
+@pytest.mark.xdist_group("uninterrupted")
 @pytest.mark.parametrize(("signame", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
 def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
-    signame, status, tmp_path, monkeypatch
+    signame, status, uninterrupted, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("PYTHONPATH", str(REPO / "tests"))
     (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     stopped = run_cli(
         "seglab-train",
         *ARGS,
@@ -44,8 +54,7 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
     assert last["global_step"] == 18 and last["epoch"] == 1  # mid-epoch, not an epoch end
 
     run_cli("seglab-train", f"resume={run_a}", cwd=tmp_path / "a")
-    run_cli("seglab-train", *ARGS, cwd=tmp_path / "b")
-    (run_b,) = run_dirs(tmp_path / "b")
+    run_b = uninterrupted
     a = torch.load(run_a / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     b = torch.load(run_b / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 36

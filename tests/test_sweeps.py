@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import run_cli, run_dirs, val_per_epoch, wandb_runs, wandb_summary
+from conftest import report_jobs, run_cli, run_dirs, val_per_epoch, wandb_runs, wandb_summary
 
 # learns within 2 epochs (val mIoU 0.24 -> 0.30 for FCN-8s), about 12 s a run
 DDP = [
@@ -59,12 +59,11 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
     report = run_cli("seglab-report", str(sweep), "--wandb", cwd=tmp_path)
     table = (sweep / "report.md").read_text()
     print(table)
-    rows = [
-        line for line in table.splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")
-    ]
-    assert len(rows) == 2 and "fcn32s" in rows[0] and "fcn8s" in rows[1]
-    best = {r.split("|")[1].strip(): float(r.split("|")[6]) for r in rows}
-    assert best["1"] == pytest.approx(max(val_per_epoch(jobs[1])), abs=1e-4)
+    rows = report_jobs(table)
+    assert sorted(rows) == ["0", "1"]
+    assert "fcn32s" in rows["0"]["model"] and "fcn8s" in rows["1"]["model"]
+    best = float(rows["1"]["best val mIoU"])
+    assert best == pytest.approx(max(val_per_epoch(jobs[1])), abs=1e-4)
     for png in ("val_miou.png", "ablation.png"):
         assert (sweep / png).stat().st_size > 10_000
     (wb,) = sorted((sweep / "wandb").glob("offline-run-*"))

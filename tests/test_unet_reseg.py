@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, run_cli
+from conftest import SMALL, report_jobs, run_cli
 from hydra.utils import instantiate
 from PIL import Image
 from test_zoo import build_net, compose_cfg
@@ -199,18 +199,12 @@ def test_unet_and_reseg_jobs_in_a_sweep_report_and_predict(tmp_path):
     run_cli("seglab-report", str(sweep), cwd=tmp_path)
     table = (sweep / "report.md").read_text()
     print(table)
-    rows = {
-        r.split("|")[2].strip(): r.split("|")
-        for r in table.splitlines()
-        if r[:4] in ("| 0 ", "| 1 ")
-    }
+    rows = {r["model"]: r for r in report_jobs(table).values()}
     assert set(rows) == {"unet", "reseg"}
-    assert "UNetEncoder ×0.125" in rows["unet"][3] and rows["unet"][4].strip() == "16"
-    assert "VGG16 ×0.125" in rows["reseg"][3] and rows["reseg"][4].strip() == "4"
-    header = [h.strip() for h in table.splitlines()[2].split("|")]
+    assert rows["unet"]["backbone"] == "UNetEncoder ×0.125" and rows["unet"]["OS"] == "16"
+    assert rows["reseg"]["backbone"] == "VGG16 ×0.125" and rows["reseg"]["OS"] == "4"
     for cells in rows.values():
-        assert float(cells[header.index("params (M)")]) > 0
-        assert float(cells[header.index("GFLOPs")]) > 0
+        assert float(cells["params (M)"]) > 0 and float(cells["GFLOPs"]) > 0
 
     images = tmp_path / "images"
     images.mkdir()

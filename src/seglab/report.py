@@ -14,7 +14,8 @@ folder (or ``--out``):
   - one row per job: model, backbone, output stride, CRF, the figures above, per-class
     IoU at the best epoch, parameters, GFLOPs per image at the data's input size,
     training img/s, minutes;
-* ``val_miou.png``: val mIoU per epoch, one line per job;
+* ``val_miou.png``: train loss per epoch (mean ± std band per cell) and val mIoU at
+  each validation, one line per job;
 * ``ablation.png``: mean val (and test) mIoU per cell with ± std error bars, CRF beside.
 
 ``--wandb`` also logs the job table as a ``wandb.Table`` (offline unless WANDB_MODE=online).
@@ -45,7 +46,8 @@ class Job:
     backbone: str
     output_stride: str
     crf: str
-    epochs: list[int] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)  # 1-based, as train.log counts
+    train_loss: dict[int, float] = field(default_factory=dict)  # epoch -> train/loss_epoch
     val_miou: list[float] = field(default_factory=list)
     val_miou_crf: list[float] = field(default_factory=list)
     class_iou: dict[str, float] = field(default_factory=dict)
@@ -128,12 +130,14 @@ def read_job(folder: Path) -> Job:
     for row in _rows(folder):
         if row.get("val/mIoU"):
             value = float(row["val/mIoU"])
-            job.epochs.append(int(float(row["epoch"])))
+            job.epochs.append(int(float(row["epoch"])) + 1)
             job.val_miou.append(value)
             if best_row is None or value > float(best_row["val/mIoU"]):
                 best_row = row
         if row.get("val/mIoU_crf"):
             job.val_miou_crf.append(float(row["val/mIoU_crf"]))
+        if row.get("train/loss_epoch"):
+            job.train_loss[int(float(row["epoch"])) + 1] = float(row["train/loss_epoch"])
         if row.get("train/img_per_s"):
             job.img_per_s = float(row["train/img_per_s"])
         if row.get("test/mIoU"):
@@ -411,17 +415,36 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
     import matplotlib.ticker
 
     curves = out / "val_miou.png"
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, (loss_ax, ax) = plt.subplots(1, 2, figsize=(14, 5))
+    for cell in group_by_seed(jobs):  # train loss: mean over the cell's seeds, ± std band
+        epochs = sorted({e for j in cell.jobs for e in j.train_loss})
+        stats = [Stat.of([j.train_loss[e] for j in cell.jobs if e in j.train_loss]) for e in epochs]
+        if not epochs:
+            continue
+        means = [st.mean for st in stats]
+        stds = [st.std or 0.0 for st in stats]
+        (line,) = loss_ax.plot(
+            epochs, means, marker=".", label=f"{cell.label} (n={len(cell.jobs)})"
+        )
+        loss_ax.fill_between(epochs, [m - d for m, d in zip(means, stds)],
+                             [m + d for m, d in zip(means, stds)], alpha=0.2,
+                             color=line.get_color())  # fmt: skip
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("train loss (epoch mean)")
+    loss_ax.set_title("train loss per epoch, mean ± std over seeds")
+    loss_ax.grid(alpha=0.3)
+    loss_ax.legend(fontsize=7)
     for j in jobs:
         if j.val_miou:
             seed = "" if j.seed is None else f", seed {j.seed}"
             ax.plot(j.epochs, j.val_miou, marker="o", label=f"{j.name}: {j.model}{seed}")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    for axis in (loss_ax, ax):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("val mIoU")
-    ax.set_title("val mIoU per epoch")
+    ax.set_title("val mIoU at each validation")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(curves, dpi=120)
     plt.close(fig)
