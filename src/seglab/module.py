@@ -286,8 +286,10 @@ class SegmentationModule(L.LightningModule):
         trainer = self._trainer
         if self.crf_val == "every" or stage != "val" or trainer is None:
             return True
-        if trainer.state.fn != "fit" or trainer.sanity_checking:
-            return trainer.state.fn != "fit"
+        if trainer.state.fn != "fit":  # trainer.validate / seglab-eval
+            return True
+        if trainer.sanity_checking:
+            return False
         if trainer.max_epochs is not None and trainer.max_epochs > 0:
             return trainer.current_epoch + 1 >= trainer.max_epochs
         return trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps

@@ -49,7 +49,6 @@ class Job:
     epochs: list[int] = field(default_factory=list)  # 1-based, as train.log counts
     train_loss: dict[int, float] = field(default_factory=dict)  # epoch -> train/loss_epoch
     val_miou: list[float] = field(default_factory=list)
-    val_miou_crf: list[float] = field(default_factory=list)
     class_iou: dict[str, float] = field(default_factory=dict)
     img_per_s: float | None = None
     params: int | None = None
@@ -134,8 +133,6 @@ def read_job(folder: Path) -> Job:
             job.val_miou.append(value)
             if best_row is None or value > float(best_row["val/mIoU"]):
                 best_row = row
-        if row.get("val/mIoU_crf"):
-            job.val_miou_crf.append(float(row["val/mIoU_crf"]))
         if row.get("train/loss_epoch"):
             job.train_loss[int(float(row["epoch"])) + 1] = float(row["train/loss_epoch"])
         if row.get("train/img_per_s"):
