@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ def _optuna_storage(sweep_dir: str) -> str:
 
 def register_resolvers() -> None:
     """``${uid:}`` (process token for folder names), ``${wandb_offline:}``,
-    ``${optuna_storage:<sweep dir>}`` and ``${previous_job:<sweep dir>,<job num>}``."""
+    ``${optuna_storage:<sweep dir>}``, ``${previous_job:<sweep dir>,<job num>}`` and
+    ``${slurm_gpus:<accelerator>,<devices>}`` (GPUs a SLURM job asks for)."""
     if not OmegaConf.has_resolver("uid"):
         OmegaConf.register_new_resolver("uid", lambda: _PROCESS_TOKEN)
     if not OmegaConf.has_resolver("wandb_offline"):
@@ -50,6 +52,23 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("optuna_storage", _optuna_storage)
     if not OmegaConf.has_resolver("previous_job"):
         OmegaConf.register_new_resolver("previous_job", previous_job)
+    if not OmegaConf.has_resolver("slurm_gpus"):
+        OmegaConf.register_new_resolver("slurm_gpus", slurm_gpus)
+
+
+def slurm_gpus(accelerator: str, devices: Any) -> int | None:
+    """``gpus_per_node`` for a trainer: none for CPU training (no ``--gpus-per-node`` in
+    the sbatch script: clusters without GPUs reject even 0), else its devices."""
+    if str(accelerator).lower() == "cpu":
+        return None
+    if isinstance(devices, int) and devices > 0:
+        return devices
+    if isinstance(devices, Sequence) and not isinstance(devices, str):
+        return len(devices)
+    raise ConfigError(
+        f"hydra/launcher=slurm needs trainer.devices as a number of GPUs per node "
+        f"(got {devices!r}); or set hydra.launcher.gpus_per_node yourself."
+    )
 
 
 def previous_job(sweep_dir: str, job_num: int | str) -> str:

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hydra_plugins.seglab_launchers.slurm import register as register_slurm_launcher
 from seglab import ddp
 from seglab.callbacks import StopAfterEpochs
 from seglab.checkpoints import load_checkpoint
@@ -200,6 +201,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """Console entry point."""
     register_resolvers()
+    register_slurm_launcher()
     ddp.install()
     try:
         sys.argv[1:] = resume_argv(sys.argv[1:])

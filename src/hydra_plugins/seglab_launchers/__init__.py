@@ -1,0 +1,1 @@
+"""seglab's Hydra launcher plugins (Hydra loads launchers only from ``hydra_plugins``)."""

@@ -1,0 +1,168 @@
+"""Hydra's submitit SLURM launcher with seglab's rules (``hydra/launcher=slurm``).
+
+The resources follow the trainer (``${slurm_gpus:…}``: no GPUs for ``accelerator: cpu``),
+a submission or job failure reaches the user as one message that names the job and its
+log, and submitit's state polling, which calls ``sacct`` and fails on clusters without
+SLURM accounting, says so once instead of every few seconds. Requeue after a time
+limit or preemption is submitit's (see ``seglab.callbacks.GracefulStop``).
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.utils import JobReturn
+
+try:  # the sweeps extra; without it hydra/launcher=slurm does not compose anyway
+    from hydra_plugins.hydra_submitit_launcher import submitit_launcher
+except ImportError:  # pragma: no cover - Hydra scans this module in every run
+    submitit_launcher = None
+
+
+class _SacctOnce(logging.Filter):
+    """submitit asks ``sacct`` for job states every few seconds; without accounting each
+    call fails with a warning. Say what it means once, drop the repeats."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "Bypassing sacct error" not in text:
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = (
+            "sacct failed (SLURM accounting is off?): submitit cannot read job states, so "
+            "this driver waits for each job's result file. A requeued job still reports "
+            "back; a job cancelled by hand (scancel) leaves the driver waiting: stop it "
+            "with Ctrl+C. Further sacct errors are not shown. (%s)"
+        )
+        record.args = (text[:300],)
+        return True
+
+
+def quiet_sacct() -> None:
+    logger = logging.getLogger("submitit")
+    if not any(isinstance(f, _SacctOnce) for f in logger.filters):
+        logger.addFilter(_SacctOnce())
+
+
+def accounting_off() -> bool:
+    """Whether the cluster keeps no job accounting (``sacct`` then has nothing)."""
+    try:
+        out = subprocess.run(
+            ["scontrol", "show", "config"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(
+        line.split("=", 1)[0].strip() == "AccountingStorageType" and line.rstrip().endswith("/none")
+        for line in out.splitlines()
+    )
+
+
+def queue_watcher(delay_s: int = 60) -> Any:
+    """submitit's job-state watcher reading ``squeue`` instead of ``sacct``, for clusters
+    without accounting: pending, running, requeued and cancelled jobs are told apart (a
+    job cancelled by hand ends the sweep with its log instead of a driver that waits
+    forever). squeue forgets a job MinJobAge (300 s) after it ends; its last state is
+    kept, and a finished job is known by its result file anyway."""
+    from submitit.slurm.slurm import SlurmInfoWatcher
+
+    class QueueWatcher(SlurmInfoWatcher):
+        def _make_command(self) -> list[str] | None:
+            ids = {x.split("_")[0] for x in self._registered - self._finished}
+            if not ids:
+                return None
+            return [
+                "squeue",
+                "--noheader",
+                "--states=all",
+                "-o",
+                "%i|%T|%N",
+                "-j",
+                ",".join(sorted(ids)),
+            ]
+
+        def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
+            text = string.decode() if isinstance(string, bytes) else string
+            return super().read_info("JobID|State|NodeList\n" + text)
+
+    return QueueWatcher(delay_s=delay_s)
+
+
+def _first_lines(text: str, count: int = 12) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    more = f"\n  … ({len(lines) - count} more lines)" if len(lines) > count else ""
+    return "\n  ".join(lines[:count]) + more
+
+
+_Base = submitit_launcher.SlurmLauncher if submitit_launcher else object
+
+
+class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
+    """Each sweep job is one SLURM job (``trainer.num_nodes`` nodes ×
+    ``trainer.devices`` tasks); the driver waits for all of them."""
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+
+        quiet_sacct()
+        if accounting_off():
+            from submitit.slurm.slurm import SlurmJob
+
+            SlurmJob.watcher = queue_watcher()
+        folder = self.params.get("submitit_folder", "")
+        try:
+            return super().launch(job_overrides, initial_job_idx)
+        except FileNotFoundError as exc:
+            message = (
+                f"hydra/launcher=slurm: {exc.filename or exc} not found: this machine has no "
+                "SLURM client (sbatch). Run the sweep on a cluster login node, or try it "
+                "locally with scripts/local_slurm.sh start (then export SLURM_CONF=…)."
+            )
+        except (FailedJobError, subprocess.CalledProcessError) as exc:
+            text = str(exc)
+            if "sbatch" not in text:
+                message = f"a SLURM job of the sweep failed:\n  {_first_lines(text)}"
+            elif "configuration source" in text or "slurm.conf" in text:
+                message = (
+                    f"hydra/launcher=slurm: sbatch found no SLURM configuration:\n  "
+                    f"{_first_lines(text, 6)}\nOn a cluster, run from a login node; for the "
+                    "local cluster: eval $(scripts/local_slurm.sh env)."
+                )
+            else:
+                message = (
+                    f"hydra/launcher=slurm: sbatch refused the job:\n  {_first_lines(text, 6)}"
+                    "\nCheck hydra.launcher.* (partition, gpus_per_node, cpus_per_task, "
+                    "mem_gb, timeout_min) against the cluster's limits: python "
+                    "scripts/slurm_preview.py <overrides> prints the sbatch script."
+                )
+        except UncompletedJobError as exc:
+            message = (
+                "a SLURM job of the sweep ended without a result (cancelled, killed, or "
+                f"out of requeues):\n  {_first_lines(str(exc))}\nIts logs are under {folder}; "
+                "re-run the sweep with resume=true and the same hydra.sweep.dir to continue."
+            )
+        print(f"seglab: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
+def register() -> None:
+    """Make Hydra know this launcher in editable installs too: Hydra finds plugins by
+    walking the ``hydra_plugins`` folders on disk, which an editable install's import
+    hook does not expose (``Plugins.register`` is Hydra's way in for that case)."""
+    if submitit_launcher is None:
+        return
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance().register(SlurmLauncher)
