@@ -8,7 +8,8 @@
 #   scripts/local_slurm.sh env      # the line to source: export SLURM_CONF=…
 #
 # Everything lives in $SEGLAB_SLURM_DIR (default /tmp/seglab-slurm): slurm.conf, state and
-# spool folders, logs, pid files, munge key and socket. CPUs and memory come from this
+# spool folders, logs, pid files, munge key and socket. $SEGLAB_SLURMCTLD_PORT and
+# $SEGLAB_SLURMD_PORT (default 6817, 6818) let a second cluster (the tests') run beside it. CPUs and memory come from this
 # machine. Debian's slurm-wlm 22.05 with proctrack/linuxproc and task/none (no cgroups
 # needed); a requeued job waits for its BeginTime (about 2 minutes) unless released with
 # `scontrol update JobId=<id> StartTime=now`.
@@ -33,7 +34,10 @@ install_packages() {
 (as root: apt-get install slurm-wlm munge) or point PATH at a SLURM installation."
   fi
   echo "local_slurm: installing slurm-wlm and munge (apt-get)"
+  # package lists may be missing or stale on a fresh machine: update once and retry
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >"$DIR/apt.log" 2>&1 \
+    || { apt-get update -q >>"$DIR/apt.log" 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >>"$DIR/apt.log" 2>&1; } \
     || die "apt-get install slurm-wlm munge failed; see $DIR/apt.log"
 }
 

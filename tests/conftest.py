@@ -131,3 +131,38 @@ def report_jobs(report_md: str) -> dict[str, dict[str, str]]:
     header = [h.strip() for h in lines[0].strip("|").split("|")]
     rows = [dict(zip(header, (c.strip() for c in r.strip("|").split("|")))) for r in lines[2:]]
     return {r["job"]: r for r in rows if r.get("job")}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real one-node SLURM cluster on this machine (``scripts/local_slurm.sh``), in a
+    temp folder and on free ports, so it runs beside one a developer has started. Its
+    ``SLURM_CONF`` is what ``sbatch``/``squeue``/``scontrol`` need. Under CI a cluster
+    that cannot start fails the tests; elsewhere they skip with the reason."""
+    folder = tmp_path_factory.mktemp("slurm")
+    env = {
+        **os.environ,
+        "SEGLAB_SLURM_DIR": str(folder),
+        "SEGLAB_SLURMCTLD_PORT": str(_free_port()),
+        "SEGLAB_SLURMD_PORT": str(_free_port()),
+    }
+    script = [str(REPO / "scripts" / "local_slurm.sh")]
+    proc = subprocess.run([*script, "start"], env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        message = f"the local SLURM cluster did not start: {(proc.stdout + proc.stderr)[-2000:]}"
+        subprocess.run([*script, "stop"], env=env, capture_output=True, timeout=60)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield {"SLURM_CONF": str(folder / "slurm.conf")}
+    finally:
+        subprocess.run([*script, "stop"], env=env, capture_output=True, timeout=60)

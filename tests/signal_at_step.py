@@ -13,11 +13,22 @@ from lightning.pytorch.callbacks import Callback
 
 
 class SignalAtStep(Callback):
-    def __init__(self, step: int, signame: str = "SIGTERM") -> None:
-        self.step, self.signum = step, getattr(signal, signame)
+    """``phase=train``: before the training batch at ``step``; ``phase=validation``: in
+    the validation run at ``step`` (an epoch's end), before its first batch."""
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+    def __init__(self, step: int, signame: str = "SIGTERM", phase: str = "train") -> None:
+        self.step, self.signum, self.phase = step, getattr(signal, signame), phase
+
+    def _maybe_send(self, trainer) -> None:
         marker = Path(trainer.default_root_dir) / "signal_sent"
         if trainer.global_step == self.step and not marker.exists():
             marker.touch()
             os.kill(os.getpid(), self.signum)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.phase == "train":
+            self._maybe_send(trainer)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dl_idx=0) -> None:
+        if self.phase == "validation" and batch_idx == 0 and not trainer.sanity_checking:
+            self._maybe_send(trainer)

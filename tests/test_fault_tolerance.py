@@ -30,9 +30,17 @@ def uninterrupted(tmp_path_factory) -> Path:
 
 
 @pytest.mark.xdist_group("uninterrupted")
-@pytest.mark.parametrize(("signame", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize(
+    ("signame", "status", "phase", "step", "stop"),
+    [
+        ("SIGTERM", 143, "train", 17, 18),
+        ("SIGINT", 130, "train", 17, 18),
+        # in epoch 0's validation: it finishes, training stops after epoch 1's first step
+        ("SIGTERM", 143, "validation", 12, 13),
+    ],
+)
 def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
-    signame, status, uninterrupted, tmp_path, monkeypatch
+    signame, status, phase, step, stop, uninterrupted, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("PYTHONPATH", str(REPO / "tests"))
     (tmp_path / "a").mkdir()
@@ -40,18 +48,19 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
         "seglab-train",
         *ARGS,
         "+callbacks.signal._target_=signal_at_step.SignalAtStep",
-        "+callbacks.signal.step=17",
+        f"+callbacks.signal.step={step}",
         f"+callbacks.signal.signame={signame}",
+        f"+callbacks.signal.phase={phase}",
         cwd=tmp_path / "a",
         check=False,
     )
     (run_a,) = run_dirs(tmp_path / "a")
     print(f"{signame}: exit {stopped.returncode}; {stopped.stderr.strip().splitlines()[-1]}")
-    assert stopped.returncode == status
-    assert f"{signame} received: stopped at epoch 1, step 18" in stopped.stderr
+    assert stopped.returncode == status, stopped.stderr[-3000:]
+    assert f"{signame} received: stopped at epoch 1, step {stop}" in stopped.stderr
     assert f"seglab-train resume={run_a}" in stopped.stderr
     last = torch.load(run_a / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
-    assert last["global_step"] == 18 and last["epoch"] == 1  # mid-epoch, not an epoch end
+    assert last["global_step"] == stop and last["epoch"] == 1  # mid-epoch, not an epoch end
 
     run_cli("seglab-train", f"resume={run_a}", cwd=tmp_path / "a")
     run_b = uninterrupted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import sys
@@ -122,37 +123,65 @@ class Interrupted(SystemExit):
 
 
 class GracefulStop(Callback):
-    """On SIGTERM or SIGINT (Ctrl+C), finish the current training step, write
+    """On SIGTERM, SIGINT (Ctrl+C) or SIGUSR2, finish the current training step, write
     ``checkpoints/last.ckpt`` (mid-epoch: the data loader's position is in it, so the
     resumed run trains on exactly the batches that were left) and exit with 128 + signal
     and a message that says how to resume.
 
-    Lightning already turns SIGTERM into ``trainer.received_sigterm``; SIGINT is caught
-    here the same way, so the stop lands between steps instead of inside one. Under DDP
-    the ranks agree (any rank signalled stops all) before anyone saves. SLURM's requeue
-    signal is Lightning's (``SLURMEnvironment(auto_requeue=True)``, on by default under
-    SLURM): it saves ``hpc_ckpt_*.ckpt``, which Lightning resumes from by itself.
+    The handlers only note the signal, so the stop lands between steps instead of inside
+    one. SIGTERM is taken over from Lightning once training starts: Lightning would stop
+    at the end of an epoch or inside validation without a checkpoint of the epoch just
+    trained. A signal during validation lets it finish (the epoch's checkpoints are
+    written), and training stops after the next step. Under DDP the ranks agree (any rank
+    signalled stops all) before anyone saves.
+
+    Under SLURM (one signal story, README "SLURM clusters"): SIGTERM is what SLURM sends on
+    preemption, ``scontrol requeue`` and ``scancel``; SLURM itself requeues a preempted
+    job. SIGUSR2 is submitit's warning before the time limit (``--signal=USR2@N``): after
+    the checkpoint, submitit's own handler (the one this callback found installed) dumps
+    the job and runs ``scontrol requeue``. Either way the requeued job continues from
+    ``last.ckpt`` (``SLURM_RESTART_COUNT`` > 0). Lightning's own SLURM requeue (SIGUSR1,
+    ``hpc_ckpt_*.ckpt``) is switched off in ``seglab.train.build_run``.
     """
+
+    _CAUGHT = (signal.SIGINT, signal.SIGUSR2)
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
         self.signal: int | None = None
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
+        self._lightning_sigterm: Any = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit" and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._previous = {s: signal.signal(s, self._on_signal) for s in self._CAUGHT}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning has installed its SIGTERM handler by now (after the setup hooks)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if trainer.received_sigterm and self.signal is None:  # arrived while setting up
+            self.signal = signal.SIGTERM
+            trainer._signal_connector.received_sigterm = False
+        self._lightning_sigterm = signal.signal(signal.SIGTERM, self._on_signal)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, handler in self._previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        self._previous = {}
+        if signal.getsignal(signal.SIGTERM) == self._on_signal:  # Lightning did not restore
+            signal.signal(signal.SIGTERM, self._lightning_sigterm or signal.SIG_DFL)
+        self._lightning_sigterm = None
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self.signal == signal.SIGINT:  # a second Ctrl+C: stop now, no checkpoint
-            raise KeyboardInterrupt
-        self.signal = signal.SIGINT
-        log.warning("SIGINT: stopping after this training step (Ctrl+C again to abort)")
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and self.signal == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl+C: stop now, no checkpoint
+        if self.signal is not None:
+            return
+        self.signal = signum
+        hint = " (Ctrl+C again to abort)" if signum == signal.SIGINT else ""
+        log.warning("%s: stopping after this training step%s", signal.Signals(signum).name, hint)
 
     def on_train_batch_end(
         self,
@@ -162,18 +191,27 @@ class GracefulStop(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if self.signal is None and trainer.received_sigterm:
-            self.signal = signal.SIGTERM
         if not _any_rank(trainer, self.signal is not None):
             return
         signum = self.signal or signal.SIGTERM
         path = _save(trainer, self.filename)
         name = signal.Signals(signum).name
+        requeue = self._previous.get(signal.SIGUSR2) if signum == signal.SIGUSR2 else None
+        if callable(requeue):
+            then = "submitit requeues this SLURM job; it continues from there."
+        elif os.environ.get("SLURM_JOB_ID"):
+            then = (
+                "A requeued SLURM job continues from there by itself; otherwise continue "
+                f"with: seglab-train resume={trainer.default_root_dir}"
+            )
+        else:
+            then = f"Continue with: seglab-train resume={trainer.default_root_dir}"
         message = (
             f"{name} received: stopped at epoch {trainer.current_epoch}, step "
-            f"{trainer.global_step} (batch {batch_idx + 1} of the epoch) and saved {path}. "
-            f"Continue with: seglab-train resume={trainer.default_root_dir}"
+            f"{trainer.global_step} (batch {batch_idx + 1} of the epoch) and saved {path}. {then}"
         )
         log.warning(message)
         print(f"seglab: {message}", file=sys.stderr, flush=True)
+        if callable(requeue):
+            requeue(signum, None)  # rank 0: dump the job, scontrol requeue, exit
         raise Interrupted(128 + signum)

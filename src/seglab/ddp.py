@@ -60,6 +60,32 @@ def rank_command(local_rank: int) -> tuple[list[str], str]:
     return command, get_original_cwd()
 
 
+def node_argv(argv: list[str]) -> list[str]:
+    """Multi-node DDP started by hand (``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT`` on
+    each node, the same ``hydra.run.dir`` on a shared disk): node N > 0 logs to
+    ``train_node<N>.log`` and leaves ``.hydra/`` to node 0, as the ranks Lightning starts
+    on one node do. SLURM tasks are named by SLURM instead (``SLURM_PROCID``)."""
+    node = int(os.environ.get("NODE_RANK") or 0)
+    if node == 0 or os.environ.get("LOCAL_RANK") is not None:
+        return argv
+    given = {a.split("=", 1)[0] for a in argv}
+    extra = [f"hydra.job.name=train_node{node}", "hydra.output_subdir=null"]
+    return argv + [e for e in extra if e.split("=", 1)[0] not in given]
+
+
+def set_early_rank(devices_per_node: int) -> None:
+    """The global rank before the Trainer exists, for a node started by hand with
+    ``NODE_RANK``: Lightning's ``rank_zero_only`` guesses it from ``RANK`` /
+    ``LOCAL_RANK`` / ``SLURM_PROCID``, none of which is set there, and would take node
+    1's first process for rank 0 (writing ``run_info.yaml`` with a W&B id of its own)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if "NODE_RANK" in os.environ and not any(
+        k in os.environ for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID")
+    ):
+        rank_zero_only.rank = int(os.environ["NODE_RANK"] or 0) * devices_per_node
+
+
 def install() -> None:
     """Make Lightning's DDP launcher start the ranks of a sweep job with ``rank_command``."""
     _launcher._hydra_subprocess_cmd = rank_command

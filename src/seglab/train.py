@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -61,8 +63,21 @@ def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule
     if cfg.get("stop_after_epochs"):
         callbacks.append(StopAfterEpochs(cfg.stop_after_epochs))
     loggers = build_list(cfg.get("logger"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    extra = {}
+    if SLURMEnvironment.detect():
+        extra["plugins"] = slurm_plugins(cfg.trainer.get("plugins"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
     return datamodule, model, trainer
+
+
+def slurm_plugins(configured: Any) -> list[Any]:
+    """The trainer's plugins inside a SLURM job: Lightning's SLURM environment with its
+    auto-requeue off (SIGUSR1, ``hpc_ckpt_*.ckpt``), so submitit's requeue and
+    ``GracefulStop``'s ``last.ckpt`` are the only mechanism (README "SLURM clusters")."""
+    plugins = [instantiate(p) for p in configured or []]
+    if not any(isinstance(p, ClusterEnvironment) for p in plugins):
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -85,6 +100,8 @@ def train(cfg: DictConfig) -> float | None:
 
 def _train(cfg: DictConfig) -> float | None:
     route_lightning_logs()
+    devices = cfg.trainer.get("devices")
+    ddp.set_early_rank(devices if isinstance(devices, int) and devices > 0 else 1)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
     log.info("overrides: %s", " ".join(overrides) or "(none)")  # every rank, own log file
@@ -107,11 +124,16 @@ def _train(cfg: DictConfig) -> float | None:
             f", resuming from {ckpt_path}" if ckpt_path else "",
         )
 
+    slurm_threads()
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
+    start_step = 0
+    stopped: BaseException | None = None
     try:
         if ckpt_path:
-            step = load_checkpoint(ckpt_path)["global_step"]
+            resumed = load_checkpoint(ckpt_path)
+            step = start_step = resumed["global_step"]
+            log.info("resuming at epoch %d, step %d (%s)", resumed["epoch"], step, ckpt_path)
             for lg in trainer.loggers:
                 if isinstance(lg, ResumableCSVLogger) and lg.truncate_after(step):
                     log.info("dropped CSV rows logged after the checkpoint's step %d", step)
@@ -120,6 +142,12 @@ def _train(cfg: DictConfig) -> float | None:
             for lg in trainer.loggers:
                 lg.log_hyperparams(hparams)
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        log.info(
+            "optimizer steps %d -> %d: %d in this process",
+            start_step,
+            trainer.global_step,
+            trainer.global_step - start_step,
+        )
         metrics = scalar_metrics(trainer)
         if wants_test(cfg.get("test"), datamodule):
             trainer.test(model, datamodule=datamodule, ckpt_path="best")
@@ -132,8 +160,22 @@ def _train(cfg: DictConfig) -> float | None:
                 info.metrics = metrics
                 info.save(run_dir)
         return metrics.get(cfg.get("optimized_metric") or "")
+    except SystemExit as exc:  # a signal (GracefulStop) or submitit's requeue
+        stopped = exc
+        raise
     finally:
-        finish_wandb(trainer)
+        finish_wandb(trainer, stopped)
+
+
+def slurm_threads() -> None:
+    """Inside a SLURM job, compute with the CPUs the job was given (``--cpus-per-task``,
+    hydra.launcher.cpus_per_task) unless OMP_NUM_THREADS says otherwise: PyTorch would
+    start one thread per core of the node, and jobs sharing a node would then fight over
+    the same cores (several times slower on a busy node)."""
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and cpus.isdigit() and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(cpus))
+        log.info("SLURM job: %s CPU thread(s) per task (SLURM_CPUS_PER_TASK)", cpus)
 
 
 def wants_test(test: Any, datamodule: Any) -> bool:
@@ -181,14 +223,31 @@ def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
-def finish_wandb(trainer: L.Trainer) -> None:
+def finish_wandb(trainer: L.Trainer, stopped: BaseException | None = None) -> None:
     """Close this run's W&B run: otherwise the next job of a sweep in this process would
-    log into it (WandbLogger reuses a run that is still open)."""
+    log into it (WandbLogger reuses a run that is still open).
+
+    After a signal (``stopped``) W&B's service process may already be gone: SLURM sends
+    SIGTERM to every process of a job, the service included. Then closing fails with
+    "Connection lost"; the run's data up to the stop is on disk and the resumed job logs
+    into the same W&B id, so that failure must not replace the stop's exit."""
     import wandb
 
     uses_wandb = any(isinstance(lg, WandbLogger) for lg in trainer.loggers)
-    if uses_wandb and rank_zero_only.rank == 0 and wandb.run is not None:
+    if not (uses_wandb and rank_zero_only.rank == 0 and wandb.run is not None):
+        return
+    try:
         wandb.run.finish(exit_code=0 if trainer.state.status == "finished" else 1)
+    except Exception as exc:
+        if stopped is None:
+            raise
+        log.warning(
+            "W&B's service stopped with the job (%s): the run's data up to the stop is "
+            "saved and the resumed job logs into the same W&B id",
+            exc,
+        )
+        with contextlib.suppress(Exception):  # drops W&B's exit hook too, which would fail alike
+            wandb.teardown()
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
@@ -204,7 +263,7 @@ def main() -> None:
     register_slurm_launcher()
     ddp.install()
     try:
-        sys.argv[1:] = resume_argv(sys.argv[1:])
+        sys.argv[1:] = ddp.node_argv(resume_argv(sys.argv[1:]))
     except SeglabError as exc:
         print(f"seglab: error: {clean_message(exc)}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,251 @@
+"""Clusters for real: sweeps submitted to a local SLURM cluster (requeue after preemption
+and after a time limit, losing no step), and multi-node DDP run as two processes on
+this machine. The SLURM tests need ``scripts/local_slurm.sh`` (root + apt, or SLURM
+installed): they fail under CI when it cannot start and skip elsewhere."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import BIN, SMALL, _free_port, report_jobs, run_cli, run_script, val_per_epoch
+
+# CPU jobs of one core each on the two-core cluster; 240/8 = 30 steps an epoch
+SWEEP = [
+    "hydra/launcher=slurm",
+    "trainer=cpu",
+    "hydra.launcher.cpus_per_task=1",
+    "data.image_size=[64,64]",
+    "data.batch_size=8",
+    "trainer.deterministic=true",
+]
+
+
+def slurm_cmd(env: dict, *args: str) -> str:
+    return subprocess.run(
+        list(args), env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+
+
+def submit(cwd: Path, env: dict, *overrides: str) -> subprocess.Popen:
+    """``seglab-train -m hydra/launcher=slurm …`` as a user runs it: the sweep driver."""
+    return subprocess.Popen(
+        [str(BIN / "seglab-train"), "-m", *SWEEP, *overrides],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_releasing(driver: subprocess.Popen, env: dict, timeout: float = 420) -> tuple[str, str]:
+    """Wait for the driver; a requeued job waits for its BeginTime (about 2 minutes on
+    this SLURM): release it at once, as an idle cluster would soon do."""
+    deadline = time.monotonic() + timeout
+    released = set()
+    while driver.poll() is None:
+        if time.monotonic() > deadline:
+            driver.kill()
+            raise AssertionError(f"the sweep driver did not finish in {timeout} s")
+        for line in slurm_cmd(env, "squeue", "-h", "-o", "%i %T %r").splitlines():
+            job, state, reason = (line.split() + ["", "", ""])[:3]
+            if state == "PENDING" and reason == "BeginTime":
+                slurm_cmd(env, "scontrol", "update", f"JobId={job}", "StartTime=now")
+                released.add(job)
+        time.sleep(0.5)
+    out, err = driver.communicate()
+    print(f"driver exit {driver.returncode}; released {sorted(released) or 'none'}")
+    return out, err
+
+
+def wait_for(path: Path, text: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file() and text in path.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} did not appear in {path} within {timeout} s")
+
+
+def max_weight_difference(a: Path, b: Path) -> tuple[float, int, int]:
+    ca = torch.load(a, map_location="cpu", weights_only=False)
+    cb = torch.load(b, map_location="cpu", weights_only=False)
+    worst = max(
+        float((ca["state_dict"][k].float() - v.float()).abs().max())
+        for k, v in cb["state_dict"].items()
+    )
+    return worst, ca["global_step"], cb["global_step"]
+
+
+def test_slurm_resources_follow_the_trainer():
+    cpu = run_script("slurm_preview.py", "trainer=cpu").stdout
+    gpu = run_script("slurm_preview.py", "trainer=gpu", "trainer.devices=2").stdout
+    print([line for line in gpu.splitlines() if "gpus" in line])
+    assert "--gpus" not in cpu and "--ntasks-per-node=1" in cpu
+    assert "#SBATCH --gpus-per-node=2" in gpu
+
+
+@pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")
+def test_sbatch_refusal_is_one_message(slurm_cluster, tmp_path):
+    env = {**os.environ, **slurm_cluster}
+    proc = submit(tmp_path, env, "hydra.launcher.partition=nope", f"hydra.sweep.dir={tmp_path}/s")
+    out, err = proc.communicate(timeout=120)
+    print(err.strip().splitlines()[-6:])
+    assert proc.returncode == 2
+    assert "seglab: error: hydra/launcher=slurm: sbatch refused the job" in err
+    assert "invalid partition" in err.lower() and "Traceback" not in err + out
+
+
+@pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")
+def test_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
+    """Two identical jobs; job 0 is requeued (``scontrol requeue``: SIGTERM to all its
+    processes, W&B's service included) early in epoch 1. The driver keeps waiting, the
+    job continues from its mid-epoch checkpoint and ends with job 1's weights."""
+    env = {**os.environ, **slurm_cluster}
+    sweep = tmp_path / "sweep"
+    driver = submit(
+        tmp_path,
+        env,
+        "data.lengths={train:240,val:16}",
+        "trainer.max_epochs=2",
+        "run_name=preempted,reference",
+        f"hydra.sweep.dir={sweep}",
+    )
+    wait_for(sweep / "0" / "train.log", "epoch 1/2")  # epoch 0 done: now in epoch 1
+    (array,) = {p.name.split("_")[0] for p in (sweep / ".submitit").glob("*_0")}
+    slurm_cmd(env, "scontrol", "requeue", f"{array}_0")
+    out, err = wait_releasing(driver, env)
+    assert driver.returncode == 0, err[-3000:]
+    assert "Connection lost" not in out + err and "Traceback" not in out + err
+
+    # 2 SLURM jobs (one array), 2 job folders, 2 W&B runs in one group
+    assert sorted(p.name for p in (sweep / ".submitit").glob(f"{array}_*")) == [
+        f"{array}_0",
+        f"{array}_1",
+    ]
+    infos = [yaml.safe_load((sweep / j / "run_info.yaml").read_text()) for j in "01"]
+    assert all(i["finished"] for i in infos) and len(infos[0]["resumed"]) == 1
+    ids = {i["run_id"] for i in infos}
+    assert len(ids) == 2
+    for j, info in zip("01", infos):
+        runs = list((sweep / j / "wandb").glob("offline-run-*"))
+        assert runs and all(r.name.endswith(info["run_id"]) for r in runs)
+    groups = {
+        yaml.safe_load((sweep / j / "config_resolved.yaml").read_text())["group"] for j in "01"
+    }
+    assert groups == {"sweep"}
+
+    log = (sweep / "0" / "train.log").read_text()
+    stop = re.search(r"SIGTERM received: stopped at epoch 1, step (\d+) \(batch (\d+) of", log)
+    resume = re.search(r"resuming at epoch 1, step (\d+)", log)
+    assert stop and resume, log[-3000:]
+    print(f"stopped at {stop.group(0)!r}; {resume.group(0)!r}")
+    assert 1 <= int(stop.group(2)) < 30 and resume.group(1) == stop.group(1)  # mid-epoch
+
+    worst, steps_a, steps_b = max_weight_difference(
+        sweep / "0" / "checkpoints" / "last.ckpt", sweep / "1" / "checkpoints" / "last.ckpt"
+    )
+    print(f"requeued vs uninterrupted: steps {steps_a} / {steps_b}, max |Δw| = {worst:.2e}")
+    assert steps_a == steps_b == 60 and worst <= 1e-6
+    assert val_per_epoch(sweep / "0") == pytest.approx(val_per_epoch(sweep / "1"), abs=1e-6)
+
+    report = run_cli("seglab-report", str(sweep), cwd=tmp_path).stdout
+    assert set(report_jobs((sweep / "report.md").read_text())) == {"0", "1"}, report
+
+
+@pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")
+def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
+    """A 1-minute time limit with SIGUSR2 20 s before it, for ~50 s of training: the job
+    stops after a step, submitit requeues it, and the slices' optimizer steps add up to
+    the schedule's 400 (each slice starts at the step the previous one saved)."""
+    env = {**os.environ, **slurm_cluster}
+    sweep = tmp_path / "sweep"
+    driver = submit(
+        tmp_path,
+        env,
+        "hydra.launcher.timeout_min=1",
+        "hydra.launcher.signal_delay_s=20",
+        "data.lengths={train:1600,val:16}",
+        "trainer.max_epochs=2",
+        "run_name=limited",
+        f"hydra.sweep.dir={sweep}",
+    )
+    out, err = wait_releasing(driver, env)
+    assert driver.returncode == 0, err[-3000:]
+    log = (sweep / "0" / "train.log").read_text()
+    stops = [int(s) for s in re.findall(r"SIGUSR2 received: stopped at epoch \d+, step (\d+)", log)]
+    resumes = [int(s) for s in re.findall(r"resuming at epoch \d+, step (\d+)", log)]
+    final = re.search(r"optimizer steps (\d+) -> (\d+): (\d+) in this process", log)
+    assert final, log[-3000:]
+    starts = [0, *resumes]
+    ends = [*stops, int(final.group(2))]
+    slices = [end - start for start, end in zip(starts, ends)]
+    print(f"stopped at steps {stops}, resumed at {resumes}; steps per slice {slices}")
+    assert stops and resumes == stops  # every slice starts where the last one saved
+    assert int(final.group(1)) == starts[-1] and all(n > 0 for n in slices)
+    assert sum(slices) == 400 == int(final.group(2))
+    assert "Requeued job" in log and "timed-out" in log
+
+
+def test_two_nodes_of_one_process_match_one_process(tmp_path):
+    """``trainer.num_nodes=2 trainer.devices=1``: two processes started as two nodes
+    (``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``; gloo) in one shared run folder →
+    one W&B run, one run_info, and the val mIoU one process computes on its weights."""
+    run = tmp_path / "run"
+    args = [
+        str(BIN / "seglab-train"),
+        *SMALL,
+        "data.image_size=[96,96]",
+        "data.lengths={train:128,val:18}",
+        "trainer=ddp_cpu",
+        "trainer.devices=1",
+        "trainer.num_nodes=2",
+        "trainer.max_epochs=4",
+        "model.optimizer.lr=0.005",
+        "data.batch_size=16",
+        "data.eval_batch_size=6",
+        f"hydra.run.dir={run}",
+    ]
+    port = str(_free_port())
+    nodes = [
+        subprocess.Popen(
+            args,
+            cwd=tmp_path,
+            env={**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "NODE_RANK": n},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in ("1", "0")  # node 1 first: it must not take itself for rank 0
+    ]
+    for node in nodes:
+        _, err = node.communicate(timeout=600)
+        assert node.returncode == 0, err[-3000:]
+    assert (run / "train_node1.log").is_file() and (run / "train.log").is_file()
+    wandb = list((run / "wandb").glob("offline-run-*"))
+    info = yaml.safe_load((run / "run_info.yaml").read_text())
+    assert len(wandb) == 1 and wandb[0].name.endswith(info["run_id"])
+    resolved = yaml.safe_load((run / "config_resolved.yaml").read_text())["trainer"]
+    assert resolved["num_nodes"] == 2 and resolved["devices"] == 1
+    two_nodes = val_per_epoch(run)[-1]
+    run_cli(
+        "seglab-eval",
+        f"ckpt_path={run}/checkpoints/last.ckpt",
+        "+data.eval_batch_size=3",
+        cwd=tmp_path,
+    )
+    (eval_run,) = (tmp_path / "outputs" / "eval").glob("*/*")
+    single = val_per_epoch(eval_run)[0]
+    print(f"val/mIoU: 2 nodes x 1 process {two_nodes:.8f}, one process {single:.8f}")
+    assert two_nodes > 0.2
+    assert single == pytest.approx(two_nodes, abs=1e-6)
