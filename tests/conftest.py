@@ -80,6 +80,19 @@ def val_per_epoch(run_dir: Path, key: str = "val/mIoU") -> list[float]:
     return [float(r[key]) for r in csv_rows(run_dir) if r.get(key)]
 
 
+def one_process_miou(run_dir: Path, cwd: Path, per_device_batch: int) -> float:
+    """``seglab-eval`` of a run's ``last.ckpt`` in one process with the run's per-device
+    eval batch: the val mIoU a DDP run must reproduce (padding and sharding ruled out)."""
+    run_cli(
+        "seglab-eval",
+        f"ckpt_path={run_dir}/checkpoints/last.ckpt",
+        f"+data.eval_batch_size={per_device_batch}",
+        cwd=cwd,
+    )
+    (eval_run,) = (cwd / "outputs" / "eval").glob("*/*")
+    return val_per_epoch(eval_run)[0]
+
+
 def wandb_runs(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "wandb").glob("offline-run-*"))
 
@@ -133,7 +146,7 @@ def report_jobs(report_md: str) -> dict[str, dict[str, str]]:
     return {r["job"]: r for r in rows if r.get("job")}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:
@@ -151,8 +164,8 @@ def slurm_cluster(tmp_path_factory):
     env = {
         **os.environ,
         "SEGLAB_SLURM_DIR": str(folder),
-        "SEGLAB_SLURMCTLD_PORT": str(_free_port()),
-        "SEGLAB_SLURMD_PORT": str(_free_port()),
+        "SEGLAB_SLURMCTLD_PORT": str(free_port()),
+        "SEGLAB_SLURMD_PORT": str(free_port()),
     }
     script = [str(REPO / "scripts" / "local_slurm.sh")]
     proc = subprocess.run([*script, "start"], env=env, capture_output=True, text=True, timeout=900)

@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import BIN, SMALL, _free_port, report_jobs, run_cli, run_script, val_per_epoch
+from conftest import (
+    BIN,
+    SMALL,
+    free_port,
+    one_process_miou,
+    report_jobs,
+    run_cli,
+    run_script,
+    val_per_epoch,
+)
 
 # CPU jobs of one core each on the two-core cluster; 240/8 = 30 steps an epoch
 SWEEP = [
@@ -216,7 +225,7 @@ def test_two_nodes_of_one_process_match_one_process(tmp_path):
         "data.eval_batch_size=6",
         f"hydra.run.dir={run}",
     ]
-    port = str(_free_port())
+    port = str(free_port())
     nodes = [
         subprocess.Popen(
             args,
@@ -238,14 +247,7 @@ def test_two_nodes_of_one_process_match_one_process(tmp_path):
     resolved = yaml.safe_load((run / "config_resolved.yaml").read_text())["trainer"]
     assert resolved["num_nodes"] == 2 and resolved["devices"] == 1
     two_nodes = val_per_epoch(run)[-1]
-    run_cli(
-        "seglab-eval",
-        f"ckpt_path={run}/checkpoints/last.ckpt",
-        "+data.eval_batch_size=3",
-        cwd=tmp_path,
-    )
-    (eval_run,) = (tmp_path / "outputs" / "eval").glob("*/*")
-    single = val_per_epoch(eval_run)[0]
+    single = one_process_miou(run, tmp_path, per_device_batch=3)
     print(f"val/mIoU: 2 nodes x 1 process {two_nodes:.8f}, one process {single:.8f}")
     assert two_nodes > 0.2
     assert single == pytest.approx(two_nodes, abs=1e-6)

@@ -13,6 +13,7 @@ from conftest import (
     SMALL,
     camvid_root,
     csv_rows,
+    one_process_miou,
     run_cli,
     run_dirs,
     val_per_epoch,
@@ -131,14 +132,7 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert resolved["trainer"]["strategy"] == "ddp" and resolved["trainer"]["devices"] == 2
     ddp_miou = val_per_epoch(run)[-1]
     # one process, same weights (last.ckpt) and data, same per-device batch of 3
-    run_cli(
-        "seglab-eval",
-        f"ckpt_path={run}/checkpoints/last.ckpt",
-        "+data.eval_batch_size=3",
-        cwd=tmp_path,
-    )
-    (eval_run,) = (tmp_path / "outputs" / "eval").glob("*/*")
-    single = val_per_epoch(eval_run)[0]
+    single = one_process_miou(run, tmp_path, per_device_batch=3)
     print(f"val/mIoU: DDP 2 processes {ddp_miou:.8f}, one process {single:.8f}")
     assert ddp_miou > 0.2
     assert single == pytest.approx(ddp_miou, abs=1e-6)
