@@ -13,6 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# One compute thread per process (before torch is imported, and inherited by every
+# run the tests start): two xdist workers, each often running a training process (or
+# two DDP ranks, or SLURM jobs beside them), would otherwise put 4+ OpenMP threads on the
+# 2 cores, which spin against each other. Set OMP_NUM_THREADS yourself to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CAMVID = Path(os.environ.get("SEGLAB_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
