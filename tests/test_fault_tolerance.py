@@ -133,3 +133,26 @@ def test_a_failing_job_leaves_the_rest_of_the_sweep_intact(tmp_path):
     log = (sweep / "1" / "train.log").read_text()
     assert "weights file /nonexistent.ckpt does not exist" in log
     assert not (sweep / "1" / "checkpoints").exists()
+
+
+def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypatch):
+    """SLURM's SIGTERM also stops W&B's service; until the checkpoint is written the run
+    still logs (validation's end, the epoch's metrics). Those calls may fail then, and
+    only then."""
+    import signal
+
+    from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+
+    from seglab import callbacks
+    from seglab.loggers import WandbLogger
+
+    def lost(self, metrics, step=None):
+        raise ConnectionResetError("Connection lost")
+
+    monkeypatch.setattr(LightningWandbLogger, "log_metrics", lost)
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True)
+    monkeypatch.setattr(callbacks, "_stop_signal", None)
+    with pytest.raises(ConnectionResetError):
+        logger.log_metrics({"val/mIoU": 0.5}, step=1)
+    monkeypatch.setattr(callbacks, "_stop_signal", signal.SIGTERM)
+    logger.log_metrics({"val/mIoU": 0.5}, step=1)  # skipped with a warning

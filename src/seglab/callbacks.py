@@ -117,6 +117,15 @@ class FiniteLossGuard(Callback):
         )
 
 
+_stop_signal: int | None = None  # set by GracefulStop's handlers: this process is stopping
+
+
+def stopping() -> bool:
+    """Whether a stop signal has reached this process's training (``GracefulStop``): from
+    then on, W&B's service may be gone (SLURM signals every process of a job)."""
+    return _stop_signal is not None
+
+
 class Interrupted(SystemExit):
     """Training stopped by a signal after saving a resumable checkpoint; the exit status
     is the shell's convention, 128 + the signal number (SIGTERM 143, SIGINT 130)."""
@@ -153,6 +162,8 @@ class GracefulStop(Callback):
         self._lightning_sigterm: Any = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        global _stop_signal
+        _stop_signal = None  # a new run in this process (jobs of a local sweep)
         if stage == "fit" and threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._on_signal) for s in self._CAUGHT}
 
@@ -179,7 +190,8 @@ class GracefulStop(Callback):
             raise KeyboardInterrupt  # a second Ctrl+C: stop now, no checkpoint
         if self.signal is not None:
             return
-        self.signal = signum
+        global _stop_signal
+        self.signal = _stop_signal = signum
         hint = " (Ctrl+C again to abort)" if signum == signal.SIGINT else ""
         log.warning("%s: stopping after this training step%s", signal.Signals(signum).name, hint)
 

@@ -13,6 +13,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
+from seglab.loggers import wandb_may_be_gone
+
 log = logging.getLogger("seglab.train")
 
 
@@ -216,4 +218,5 @@ class WandbDashboard(Callback):
         if images:
             payload["val/examples"] = images
         for run in runs:
-            run.log(payload)
+            with wandb_may_be_gone("per-class table and examples"):
+                run.log(payload)
