@@ -156,3 +156,31 @@ def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypa
         logger.log_metrics({"val/mIoU": 0.5}, step=1)
     monkeypatch.setattr(callbacks, "_stop_signal", signal.SIGTERM)
     logger.log_metrics({"val/mIoU": 0.5}, step=1)  # skipped with a warning
+
+
+def test_sigterm_while_setting_up_stops_at_the_first_step(tmp_path):
+    """A SIGTERM before training starts (a job preempted while loading) is not lost: the
+    run stops after its first step with a checkpoint, exit 143."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "seglab-train"), *ARGS],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:  # "run folder: …" is logged once the run is set up
+        logs = list(tmp_path.glob("outputs/*/*/train.log"))
+        if logs and "run folder:" in logs[0].read_text():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    print(err.strip().splitlines()[-1])
+    assert proc.returncode == 143, err[-3000:]
+    assert "SIGTERM received: stopped at epoch 0, step 1 (batch 1 of the epoch)" in err

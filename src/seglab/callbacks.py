@@ -8,6 +8,8 @@ import random
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -117,13 +119,37 @@ class FiniteLossGuard(Callback):
         )
 
 
-_stop_signal: int | None = None  # set by GracefulStop's handlers: this process is stopping
+_stop_signal: int | None = None  # a stop signal reached this run (see stop_signals_noted)
 
 
 def stopping() -> bool:
-    """Whether a stop signal has reached this process's training (``GracefulStop``): from
-    then on, W&B's service may be gone (SLURM signals every process of a job)."""
+    """Whether a stop signal has reached this run: from then on, W&B's service may be
+    gone (SLURM signals every process of a job)."""
     return _stop_signal is not None
+
+
+def _note_sigterm(signum: int, frame: Any) -> None:
+    global _stop_signal
+    if _stop_signal is None:
+        _stop_signal = signum
+        log.warning("SIGTERM while setting up: stopping after the first training step")
+
+
+@contextmanager
+def stop_signals_noted() -> Iterator[None]:
+    """For a whole run, set-up included: SIGTERM is noted instead of killing the process
+    (or being ignored, as submitit's handler does), so a run signalled before training
+    starts still stops at its first step with a checkpoint (``GracefulStop``)."""
+    global _stop_signal
+    _stop_signal = None
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _note_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Interrupted(SystemExit):
@@ -162,8 +188,6 @@ class GracefulStop(Callback):
         self._lightning_sigterm: Any = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        global _stop_signal
-        _stop_signal = None  # a new run in this process (jobs of a local sweep)
         if stage == "fit" and threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._on_signal) for s in self._CAUGHT}
 
@@ -171,9 +195,9 @@ class GracefulStop(Callback):
         # Lightning has installed its SIGTERM handler by now (after the setup hooks)
         if threading.current_thread() is not threading.main_thread():
             return
-        if trainer.received_sigterm and self.signal is None:  # arrived while setting up
-            self.signal = signal.SIGTERM
+        if trainer.received_sigterm:  # arrived while setting up: ours to handle
             trainer._signal_connector.received_sigterm = False
+            self._on_signal(signal.SIGTERM, None)
         self._lightning_sigterm = signal.signal(signal.SIGTERM, self._on_signal)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -203,6 +227,8 @@ class GracefulStop(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        if self.signal is None and _stop_signal is not None:  # noted while setting up
+            self.signal = _stop_signal
         if not _any_rank(trainer, self.signal is not None):
             return
         signum = self.signal or signal.SIGTERM

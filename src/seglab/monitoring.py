@@ -149,13 +149,14 @@ class WandbDashboard(Callback):
         return [lg.experiment for lg in trainer.loggers if isinstance(lg, WandbLogger)]
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        for run in self._runs(trainer):
-            run.define_metric("epoch")
-            for key in _MAX_SUMMARY:
-                run.define_metric(key, step_metric="epoch", summary="max")
-            run.define_metric("val/loss", step_metric="epoch", summary="min")
-            for glob in ("val/*", "val_iou/*", "val_iou_crf/*", "train/img_per_s"):
-                run.define_metric(glob, step_metric="epoch")
+        with wandb_may_be_gone("define_metric"):
+            for run in self._runs(trainer):
+                run.define_metric("epoch")
+                for key in _MAX_SUMMARY:
+                    run.define_metric(key, step_metric="epoch", summary="max")
+                run.define_metric("val/loss", step_metric="epoch", summary="min")
+                for glob in ("val/*", "val_iou/*", "val_iou_crf/*", "train/img_per_s"):
+                    run.define_metric(glob, step_metric="epoch")
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.examples = []

@@ -121,7 +121,7 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
             from submitit.slurm.slurm import SlurmJob
 
             SlurmJob.watcher = queue_watcher()
-        folder = self.params.get("submitit_folder", "")
+        folder = str(self.params.get("submitit_folder", "")).replace("/%j", "")
         try:
             return super().launch(job_overrides, initial_job_idx)
         except FileNotFoundError as exc:
