@@ -101,6 +101,23 @@ def test_slurm_resources_follow_the_trainer():
     assert "#SBATCH --gpus-per-node=2" in gpu
 
 
+def test_slurm_gpus_need_a_device_count(tmp_path):
+    """``trainer.devices=auto`` cannot size a SLURM request: one message, exit 2."""
+    proc = run_cli(
+        "seglab-train",
+        "-m",
+        "hydra/launcher=slurm",
+        "trainer=gpu",
+        "trainer.devices=auto",
+        f"hydra.sweep.dir={tmp_path}/s",
+        cwd=tmp_path,
+        check=False,
+    )
+    print(proc.stderr.strip().splitlines()[-1])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "seglab: error: hydra/launcher=slurm needs trainer.devices as a number" in proc.stderr
+
+
 @pytest.mark.slurm
 @pytest.mark.xdist_group("slurm")
 def test_sbatch_refusal_is_one_message(slurm_cluster, tmp_path):

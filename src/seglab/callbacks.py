@@ -119,7 +119,7 @@ class FiniteLossGuard(Callback):
         )
 
 
-_stop_signal: int | None = None  # a stop signal reached this run (see stop_signals_noted)
+_stop_signal: int | None = None  # the stop signal this run received (_note_stop)
 
 
 def stopping() -> bool:
@@ -128,11 +128,17 @@ def stopping() -> bool:
     return _stop_signal is not None
 
 
-def _note_sigterm(signum: int, frame: Any) -> None:
+def _note_stop(signum: int, frame: Any = None) -> None:
+    """The handler of every stop signal: note it; the run stops after its next training
+    step (``GracefulStop``). A second Ctrl+C stops at once, without a checkpoint."""
     global _stop_signal
-    if _stop_signal is None:
-        _stop_signal = signum
-        log.warning("SIGTERM while setting up: stopping after the first training step")
+    if signum == signal.SIGINT and _stop_signal == signal.SIGINT:
+        raise KeyboardInterrupt
+    if _stop_signal is not None:
+        return
+    _stop_signal = signum
+    hint = " (Ctrl+C again to abort)" if signum == signal.SIGINT else ""
+    log.warning("%s: stopping after the next training step%s", signal.Signals(signum).name, hint)
 
 
 @contextmanager
@@ -145,7 +151,7 @@ def stop_signals_noted() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _note_sigterm)
+    previous = signal.signal(signal.SIGTERM, _note_stop)
     try:
         yield
     finally:
@@ -183,41 +189,27 @@ class GracefulStop(Callback):
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
-        self.signal: int | None = None
         self._previous: dict[int, Any] = {}
-        self._lightning_sigterm: Any = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit" and threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._on_signal) for s in self._CAUGHT}
+            self._previous = {s: signal.signal(s, _note_stop) for s in self._CAUGHT}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Lightning has installed its SIGTERM handler by now (after the setup hooks)
+        # Lightning has installed its SIGTERM handler by now (after the setup hooks); it
+        # puts back the one before it when the trainer tears down
         if threading.current_thread() is not threading.main_thread():
             return
         if trainer.received_sigterm:  # arrived while setting up: ours to handle
             trainer._signal_connector.received_sigterm = False
-            self._on_signal(signal.SIGTERM, None)
-        self._lightning_sigterm = signal.signal(signal.SIGTERM, self._on_signal)
+            _note_stop(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _note_stop)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for signum, handler in self._previous.items():
             if handler is not None:
                 signal.signal(signum, handler)
         self._previous = {}
-        if signal.getsignal(signal.SIGTERM) == self._on_signal:  # Lightning did not restore
-            signal.signal(signal.SIGTERM, self._lightning_sigterm or signal.SIG_DFL)
-        self._lightning_sigterm = None
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and self.signal == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl+C: stop now, no checkpoint
-        if self.signal is not None:
-            return
-        global _stop_signal
-        self.signal = _stop_signal = signum
-        hint = " (Ctrl+C again to abort)" if signum == signal.SIGINT else ""
-        log.warning("%s: stopping after this training step%s", signal.Signals(signum).name, hint)
 
     def on_train_batch_end(
         self,
@@ -227,11 +219,9 @@ class GracefulStop(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        if self.signal is None and _stop_signal is not None:  # noted while setting up
-            self.signal = _stop_signal
-        if not _any_rank(trainer, self.signal is not None):
+        if not _any_rank(trainer, stopping()):
             return
-        signum = self.signal or signal.SIGTERM
+        signum = _stop_signal or signal.SIGTERM  # or another rank's signal
         path = _save(trainer, self.filename)
         name = signal.Signals(signum).name
         requeue = self._previous.get(signal.SIGUSR2) if signum == signal.SIGUSR2 else None

@@ -26,7 +26,7 @@ from seglab.callbacks import StopAfterEpochs, stop_signals_noted
 from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, in_sweep, reports_errors, route_lightning_logs
 from seglab.errors import ConfigError, SeglabError, clean_message
-from seglab.loggers import ResumableCSVLogger
+from seglab.loggers import ResumableCSVLogger, wandb_may_be_gone
 from seglab.models.size import network_size
 from seglab.monitoring import RunConfig
 from seglab.runs import (
@@ -129,7 +129,6 @@ def _train(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
     start_step = 0
-    stopped: BaseException | None = None
     try:
         if ckpt_path:
             resumed = load_checkpoint(ckpt_path)
@@ -161,11 +160,8 @@ def _train(cfg: DictConfig) -> float | None:
                 info.metrics = metrics
                 info.save(run_dir)
         return metrics.get(cfg.get("optimized_metric") or "")
-    except SystemExit as exc:  # a signal (GracefulStop) or submitit's requeue
-        stopped = exc
-        raise
     finally:
-        finish_wandb(trainer, stopped)
+        finish_wandb(trainer)
 
 
 def slurm_threads() -> None:
@@ -224,30 +220,23 @@ def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
-def finish_wandb(trainer: L.Trainer, stopped: BaseException | None = None) -> None:
+def finish_wandb(trainer: L.Trainer) -> None:
     """Close this run's W&B run: otherwise the next job of a sweep in this process would
     log into it (WandbLogger reuses a run that is still open).
 
-    After a signal (``stopped``) W&B's service process may already be gone: SLURM sends
-    SIGTERM to every process of a job, the service included. Then closing fails with
-    "Connection lost"; the run's data up to the stop is on disk and the resumed job logs
-    into the same W&B id, so that failure must not replace the stop's exit."""
+    After a stop signal W&B's service may already be gone (``wandb_may_be_gone``); then
+    W&B's own exit hook, which would fail the same way, is dropped too."""
     import wandb
 
     uses_wandb = any(isinstance(lg, WandbLogger) for lg in trainer.loggers)
     if not (uses_wandb and rank_zero_only.rank == 0 and wandb.run is not None):
         return
-    try:
+    closed = False
+    with wandb_may_be_gone("closing the run"):
         wandb.run.finish(exit_code=0 if trainer.state.status == "finished" else 1)
-    except Exception as exc:
-        if stopped is None:
-            raise
-        log.warning(
-            "W&B's service stopped with the job (%s): the run's data up to the stop is "
-            "saved and the resumed job logs into the same W&B id",
-            exc,
-        )
-        with contextlib.suppress(Exception):  # drops W&B's exit hook too, which would fail alike
+        closed = True
+    if not closed:
+        with contextlib.suppress(Exception):
             wandb.teardown()
 
 

@@ -2,8 +2,9 @@
 
 The resources follow the trainer (``${slurm_gpus:…}``: no GPUs for ``accelerator: cpu``),
 a submission or job failure reaches the user as one message that names the job and its
-log, and submitit's state polling, which calls ``sacct`` and fails on clusters without
-SLURM accounting, says so once instead of every few seconds. Requeue after a time
+log, and submitit's job-state polling reads ``squeue`` where the cluster keeps no
+accounting (``sacct`` has nothing there) and reports a failing query once, not every
+few seconds. Requeue after a time
 limit or preemption is submitit's (see ``seglab.callbacks.GracefulStop``).
 """
 
@@ -24,8 +25,10 @@ except ImportError:  # pragma: no cover - Hydra scans this module in every run
 
 
 class _SacctOnce(logging.Filter):
-    """submitit asks ``sacct`` for job states every few seconds; without accounting each
-    call fails with a warning. Say what it means once, drop the repeats."""
+    """submitit asks SLURM for job states (``sacct``, or ``squeue`` through
+    ``queue_watcher``) every few seconds up to every 10 minutes, and warns at each failed
+    call (accounting down, jobs squeue has forgotten). Say what it means once, drop the
+    repeats."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,16 +36,14 @@ class _SacctOnce(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if "Bypassing sacct error" not in text:
+        if "Bypassing sacct error" not in text:  # submitit's words for either command
             return True
         if self.seen:
             return False
         self.seen = True
         record.msg = (
-            "sacct failed (SLURM accounting is off?): submitit cannot read job states, so "
-            "this driver waits for each job's result file. A requeued job still reports "
-            "back; a job cancelled by hand (scancel) leaves the driver waiting: stop it "
-            "with Ctrl+C. Further sacct errors are not shown. (%s)"
+            "SLURM's job states could not be read; the driver goes on waiting for each "
+            "job's result file. Further errors of this kind are not shown. (%s)"
         )
         record.args = (text[:300],)
         return True
