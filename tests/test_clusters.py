@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -191,17 +192,20 @@ def test_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
 @pytest.mark.slurm
 @pytest.mark.xdist_group("slurm")
 def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
-    """A 1-minute time limit with SIGUSR2 30 s before it (SLURM sends it up to ~30 s
-    early), for ~35 s of training: the job stops after a step, submitit requeues it, and
-    the slices' optimizer steps add up to the schedule's 240 (each slice starts at the
-    step the previous one saved)."""
+    """A 1-minute time limit with SIGUSR2 25 s before it, for ~35 s of training: the job
+    stops after a step, submitit requeues it, and the slices' optimizer steps add up to
+    the schedule's 240 (each slice starts at the step the previous one saved). SLURM
+    checks time limits every 30 s and sends the signal at the first check at most 30 s
+    before its time, here 5-35 s into a slice: often while the job still loads torch
+    (``seglab.stop_signals.note_from_job_start``; a 30 s delay would allow 0 s, before
+    any Python handler can exist)."""
     env = {**os.environ, **slurm_cluster}
     sweep = tmp_path / "sweep"
     driver = submit(
         tmp_path,
         env,
         "hydra.launcher.timeout_min=1",
-        "hydra.launcher.signal_delay_s=30",
+        "hydra.launcher.signal_delay_s=25",
         "data.lengths={train:960,val:16}",
         "trainer.max_epochs=2",
         "run_name=limited",
@@ -222,6 +226,40 @@ def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
     assert int(final.group(1)) == starts[-1] and all(n > 0 for n in slices)
     assert sum(slices) == 240 == int(final.group(2))
     assert "Requeued job" in log and "timed-out" in log
+
+
+EARLY_SIGNAL = """
+import os, signal
+from hydra_plugins.seglab_launchers import slurm  # what a job's pickle loads first
+os.kill(os.getpid(), signal.SIGUSR2)
+from seglab import stop_signals
+for run in (1, 2):
+    with stop_signals.noted_for_run():
+        print(run, stop_signals.received())
+"""
+
+
+@pytest.mark.parametrize("in_job", [True, False], ids=["submitit-job", "plain-process"])
+def test_a_signal_while_a_job_loads_is_handed_to_its_run(in_job):
+    """SLURM may send the time-limit warning up to a minute early, while the job's pickle
+    still loads (torch: seconds) and submitit has no handler yet: the launcher module,
+    which the pickle imports first, notes it and the run takes it over (it then stops
+    at its first step and requeues). Outside a submitit job nothing is installed."""
+    job_env = {"SUBMITIT_FOLDER": "/tmp/x", "SLURM_JOB_ID": "7"} if in_job else {}
+    env = {k: v for k, v in os.environ.items() if k not in ("SUBMITIT_FOLDER", "SLURM_JOB_ID")}
+    proc = subprocess.run(
+        [str(BIN / "python"), "-c", EARLY_SIGNAL],
+        env={**env, **job_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if in_job:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split("\n")[:2] == [f"1 {signal.SIGUSR2:d}", "2 None"], proc.stdout
+        assert "SIGUSR2 arrived while the job loaded" in proc.stderr
+    else:
+        assert proc.returncode == -signal.SIGUSR2 and not proc.stdout  # SIGUSR2's default: killed
 
 
 def test_two_nodes_of_one_process_match_one_process(tmp_path):

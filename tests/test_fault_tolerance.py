@@ -143,7 +143,7 @@ def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypa
 
     from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
-    from seglab import callbacks
+    from seglab import stop_signals
     from seglab.loggers import WandbLogger
 
     def lost(self, metrics, step=None):
@@ -151,10 +151,10 @@ def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypa
 
     monkeypatch.setattr(LightningWandbLogger, "log_metrics", lost)
     logger = WandbLogger(save_dir=str(tmp_path), offline=True)
-    monkeypatch.setattr(callbacks, "_stop_signal", None)
+    monkeypatch.setattr(stop_signals, "_received", None)
     with pytest.raises(ConnectionResetError):
         logger.log_metrics({"val/mIoU": 0.5}, step=1)
-    monkeypatch.setattr(callbacks, "_stop_signal", signal.SIGTERM)
+    monkeypatch.setattr(stop_signals, "_received", signal.SIGTERM)
     logger.log_metrics({"val/mIoU": 0.5}, step=1)  # skipped with a warning
 
 

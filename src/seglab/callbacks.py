@@ -8,8 +8,6 @@ import random
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -18,6 +16,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from seglab.errors import SeglabError
+from seglab.stop_signals import note, outer_handler, received, stopping
 
 log = logging.getLogger(__name__)
 
@@ -119,45 +118,6 @@ class FiniteLossGuard(Callback):
         )
 
 
-_stop_signal: int | None = None  # the stop signal this run received (_note_stop)
-
-
-def stopping() -> bool:
-    """Whether a stop signal has reached this run: from then on, W&B's service may be
-    gone (SLURM signals every process of a job)."""
-    return _stop_signal is not None
-
-
-def _note_stop(signum: int, frame: Any = None) -> None:
-    """The handler of every stop signal: note it; the run stops after its next training
-    step (``GracefulStop``). A second Ctrl+C stops at once, without a checkpoint."""
-    global _stop_signal
-    if signum == signal.SIGINT and _stop_signal == signal.SIGINT:
-        raise KeyboardInterrupt
-    if _stop_signal is not None:
-        return
-    _stop_signal = signum
-    hint = " (Ctrl+C again to abort)" if signum == signal.SIGINT else ""
-    log.warning("%s: stopping after the next training step%s", signal.Signals(signum).name, hint)
-
-
-@contextmanager
-def stop_signals_noted() -> Iterator[None]:
-    """For a whole run, set-up included: SIGTERM is noted instead of killing the process
-    (or being ignored, as submitit's handler does), so a run signalled before training
-    starts still stops at its first step with a checkpoint (``GracefulStop``)."""
-    global _stop_signal
-    _stop_signal = None
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _note_stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Interrupted(SystemExit):
     """Training stopped by a signal after saving a resumable checkpoint; the exit status
     is the shell's convention, 128 + the signal number (SIGTERM 143, SIGINT 130)."""
@@ -179,10 +139,13 @@ class GracefulStop(Callback):
     Under SLURM (one signal story, README "SLURM clusters"): SIGTERM is what SLURM sends on
     preemption, ``scontrol requeue`` and ``scancel``; SLURM itself requeues a preempted
     job. SIGUSR2 is submitit's warning before the time limit (``--signal=USR2@N``): after
-    the checkpoint, submitit's own handler (the one this callback found installed) dumps
-    the job and runs ``scontrol requeue``. Either way the requeued job continues from
-    ``last.ckpt`` (``SLURM_RESTART_COUNT`` > 0). Lightning's own SLURM requeue (SIGUSR1,
-    ``hpc_ckpt_*.ckpt``) is switched off in ``seglab.train.build_run``.
+    the checkpoint, submitit's own handler (the one found installed, or the one
+    ``seglab.stop_signals.noted_for_run`` took over) dumps the job and runs ``scontrol
+    requeue``. From the job's first second to its training, SIGTERM and SIGUSR2 are
+    noted by ``seglab.stop_signals``, and the run stops after its first step. Either way
+    the requeued job continues from ``last.ckpt`` (``SLURM_RESTART_COUNT`` > 0).
+    Lightning's own SLURM requeue (SIGUSR1, ``hpc_ckpt_*.ckpt``) is switched off in
+    ``seglab.train.build_run``.
     """
 
     _CAUGHT = (signal.SIGINT, signal.SIGUSR2)
@@ -193,7 +156,7 @@ class GracefulStop(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit" and threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, _note_stop) for s in self._CAUGHT}
+            self._previous = {s: signal.signal(s, note) for s in self._CAUGHT}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning has installed its SIGTERM handler by now (after the setup hooks); it
@@ -202,8 +165,8 @@ class GracefulStop(Callback):
             return
         if trainer.received_sigterm:  # arrived while setting up: ours to handle
             trainer._signal_connector.received_sigterm = False
-            _note_stop(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _note_stop)
+            note(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, note)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for signum, handler in self._previous.items():
@@ -221,10 +184,12 @@ class GracefulStop(Callback):
     ) -> None:
         if not _any_rank(trainer, stopping()):
             return
-        signum = _stop_signal or signal.SIGTERM  # or another rank's signal
+        signum = received() or signal.SIGTERM  # or another rank's signal
         path = _save(trainer, self.filename)
         name = signal.Signals(signum).name
-        requeue = self._previous.get(signal.SIGUSR2) if signum == signal.SIGUSR2 else None
+        requeue = None
+        if signum == signal.SIGUSR2:
+            requeue = outer_handler(signum, self._previous.get(signum))
         if callable(requeue):
             then = "submitit requeues this SLURM job; it continues from there."
         elif os.environ.get("SLURM_JOB_ID"):

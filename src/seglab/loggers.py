@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from seglab.callbacks import stopping
+from seglab.stop_signals import stopping
 
 log = logging.getLogger(__name__)
 

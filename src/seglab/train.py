@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydra_plugins.seglab_launchers.slurm import register as register_slurm_launcher
 from seglab import ddp
-from seglab.callbacks import StopAfterEpochs, stop_signals_noted
+from seglab.callbacks import StopAfterEpochs
 from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, in_sweep, reports_errors, route_lightning_logs
 from seglab.errors import ConfigError, SeglabError, clean_message
@@ -40,6 +40,7 @@ from seglab.runs import (
     sweep_job_name,
     swept_keys,
 )
+from seglab.stop_signals import noted_for_run
 
 log = logging.getLogger("seglab.train")
 
@@ -83,7 +84,7 @@ def slurm_plugins(configured: Any) -> list[Any]:
 def train(cfg: DictConfig) -> float | None:
     """Fit (and optionally test) one run; returns ``cfg.optimized_metric`` for sweepers."""
     if not in_sweep():
-        with stop_signals_noted():
+        with noted_for_run():
             return _train(cfg)
     hydra_cfg = HydraConfig.get()
     with open_dict(cfg):  # one W&B group per sweep, unless group= was given
@@ -95,7 +96,7 @@ def train(cfg: DictConfig) -> float | None:
             cfg.run_name = sweep_job_name(overrides, keys, groups) or (
                 f"{cfg.run_name}-{hydra_cfg.job.num}"
             )
-    with ddp.isolated_job(), stop_signals_noted():
+    with ddp.isolated_job(), noted_for_run():
         return _train(cfg)
 
 

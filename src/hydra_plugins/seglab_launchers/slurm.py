@@ -18,6 +18,13 @@ from typing import Any
 
 from hydra.core.utils import JobReturn
 
+from seglab.stop_signals import note_from_job_start
+
+# a submitit job imports this module first when it loads its pickle (before torch and
+# seglab.train, seconds before submitit installs its handlers): SLURM's time-limit
+# warning may come that early
+note_from_job_start()
+
 try:  # the sweeps extra; without it hydra/launcher=slurm does not compose anyway
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 except ImportError:  # pragma: no cover - Hydra scans this module in every run
