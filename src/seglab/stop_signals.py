@@ -51,24 +51,31 @@ def _note_before_run(signum: int, frame: Any = None) -> None:
     _before_run = _before_run or signum
 
 
-def note_from_job_start() -> None:
-    """In a submitit job on SLURM, note SIGUSR2 and SIGTERM from the moment the job's
-    pickle starts loading (this runs when it imports seglab's launcher) until submitit
-    installs its own handlers; the run then stops at its first step and requeues."""
-    in_job = os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID")
-    if not in_job or threading.current_thread() is not threading.main_thread():
-        return
-    for signum in (signal.SIGUSR2, signal.SIGTERM):
-        if signal.getsignal(signum) in (signal.SIG_DFL, None):
-            signal.signal(signum, _note_before_run)
-
-
 _RUN_WIDE = (signal.SIGTERM, signal.SIGUSR2)
-_outer: dict[int, Any] = {}  # the handlers noted_for_run took over (submitit's, in a job)
+_outer: dict[int, Any] = {}  # the handlers seglab took over (submitit's, in a job)
+
+
+def _take_over(handler: Any) -> None:
+    """Put ``handler`` on SIGTERM and SIGUSR2, keeping the handlers that were there
+    before seglab's (the shell's default, submitit's) as the outer ones."""
+    for signum in _RUN_WIDE:
+        previous = signal.signal(signum, handler)
+        if previous not in (note, _note_before_run):  # None: not set from Python
+            _outer[signum] = signal.SIG_DFL if previous is None else previous
+
+
+def note_from_job_start() -> None:
+    """In a submitit job on SLURM, note SIGUSR2 and SIGTERM until the run starts: called
+    when the job's pickle imports seglab's launcher (before torch loads) and again when
+    the launcher starts the job, right after submitit installed its own handlers (kept
+    as the outer ones: SIGUSR2 reaches submitit's requeue after the checkpoint)."""
+    in_job = os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID")
+    if in_job and threading.current_thread() is threading.main_thread():
+        _take_over(_note_before_run)
 
 
 def outer_handler(signum: int, handler: Any) -> Any:
-    """The handler a signal had before this run took it over: ``handler`` itself unless
+    """The handler a signal had before seglab took it over: ``handler`` itself unless
     that is ``note`` put there by ``noted_for_run`` (then submitit's requeue, in a job)."""
     return _outer.get(signum, handler) if handler is note else handler
 
@@ -90,9 +97,9 @@ def noted_for_run() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _outer.update({s: signal.signal(s, note) for s in _RUN_WIDE})
+    _take_over(note)
     try:
         yield
     finally:
         for signum in _RUN_WIDE:
-            signal.signal(signum, _outer.pop(signum))
+            signal.signal(signum, _outer.pop(signum, signal.SIG_DFL))

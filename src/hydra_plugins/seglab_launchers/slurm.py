@@ -119,6 +119,13 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
     """Each sweep job is one SLURM job (``trainer.num_nodes`` nodes ×
     ``trainer.devices`` tasks); the driver waits for all of them."""
 
+    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        """The job side: submitit has just installed its signal handlers; keep noting
+        SIGUSR2/SIGTERM (a requeue in the middle of Hydra's set-up would fail the job)
+        until the run takes them over (``seglab.stop_signals.noted_for_run``)."""
+        note_from_job_start()
+        return super().__call__(*args, **kwargs)
+
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
