@@ -41,9 +41,12 @@ install_packages() {
     || die "apt-get install slurm-wlm munge failed; see $DIR/apt.log"
 }
 
+# the machine's CPUs: plain nproc obeys OMP_NUM_THREADS (the test suite sets it to 1)
+cpu_count() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
+
 write_conf() {
   local cpus mem_mb
-  cpus=$(nproc)
+  cpus=$(cpu_count)
   mem_mb=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 512))
   mkdir -p "$DIR/state" "$DIR/spool"
   cat >"$CONF" <<EOF
@@ -119,7 +122,7 @@ case "${1:-status}" in
     start_daemon slurmctld slurmctld
     start_daemon slurmd slurmd
     wait_idle
-    echo "local_slurm: up ($HOST, $(nproc) CPUs); export SLURM_CONF=$CONF"
+    echo "local_slurm: up ($HOST, $(cpu_count) CPUs); export SLURM_CONF=$CONF"
     ;;
   stop)
     stop_all
