@@ -44,9 +44,12 @@ def slurm_cmd(env: dict, *args: str) -> str:
 
 
 def submit(cwd: Path, env: dict, *overrides: str) -> subprocess.Popen:
-    """``seglab-train -m hydra/launcher=slurm …`` as a user runs it: the sweep driver."""
+    """``seglab-train -m hydra/launcher=slurm …`` as a user runs it: the sweep driver
+    (``overrides`` replace SWEEP's values of the same keys)."""
+    given = {o.split("=", 1)[0] for o in overrides}
+    base = [o for o in SWEEP if o.split("=", 1)[0] not in given]
     return subprocess.Popen(
-        [str(BIN / "seglab-train"), "-m", *SWEEP, *overrides],
+        [str(BIN / "seglab-train"), "-m", *base, *overrides],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -187,6 +190,42 @@ def test_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
 
     report = run_cli("seglab-report", str(sweep), cwd=tmp_path).stdout
     assert set(report_jobs((sweep / "report.md").read_text())) == {"0", "1"}, report
+
+
+@pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")
+def test_ddp_job_on_slurm_is_one_run_with_a_log_per_task(slurm_cluster, tmp_path):
+    """``trainer=ddp_cpu`` through ``hydra/launcher=slurm``: one SLURM job of 2 tasks
+    (SLURM starts the ranks, not Lightning; gloo) → one run folder and W&B run, task 1
+    logging to its own ``train_ddp_process_1.log``, and the val mIoU one process
+    computes on the job's weights."""
+    env = {**os.environ, **slurm_cluster}
+    sweep = tmp_path / "sweep"
+    driver = submit(
+        tmp_path,
+        env,
+        "trainer=ddp_cpu",
+        "data.lengths={train:64,val:18}",
+        "data.eval_batch_size=6",
+        "trainer.max_epochs=1",
+        f"hydra.sweep.dir={sweep}",
+    )
+    out, err = wait_releasing(driver, env)
+    assert driver.returncode == 0, err[-3000:]
+    (script,) = (sweep / ".submitit").glob("*/*_submission.sh")
+    assert "#SBATCH --ntasks-per-node=2" in script.read_text()
+    run = sweep / "0"
+    main_log = (run / "train.log").read_text()
+    task_1 = (run / "train_ddp_process_1.log").read_text()
+    assert "[rank: 0]" in main_log and "[rank: 1]" not in main_log, main_log[-2000:]
+    assert "[rank: 1]" in task_1 and "[rank: 0]" not in task_1
+    info = yaml.safe_load((run / "run_info.yaml").read_text())
+    (wandb,) = (run / "wandb").glob("offline-run-*")
+    assert wandb.name.endswith(info["run_id"]) and info["finished"]
+    two_tasks = val_per_epoch(run)[-1]
+    single = one_process_miou(run, tmp_path, per_device_batch=3)
+    print(f"val/mIoU: SLURM job of 2 tasks {two_tasks:.8f}, one process {single:.8f}")
+    assert single == pytest.approx(two_tasks, abs=1e-6)
 
 
 @pytest.mark.slurm

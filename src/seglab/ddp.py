@@ -43,6 +43,14 @@ def _config_flags(argv: Sequence[str]) -> list[str]:
     return flags
 
 
+def secondary_process(overrides: Sequence[str], job_name: str) -> list[str]:
+    """Overrides for a process of a run that is not its first: its own log file
+    (``<job_name>.log`` in the run folder) and no ``.hydra/`` (the first process's)."""
+    given = {o.split("=", 1)[0] for o in overrides}
+    extra = [f"hydra.job.name={job_name}", "hydra.output_subdir=null"]
+    return [*overrides, *(e for e in extra if e.split("=", 1)[0] not in given)]
+
+
 def rank_command(local_rank: int) -> tuple[list[str], str]:
     """The command Lightning runs for rank ``local_rank`` (and its working folder)."""
     if not in_sweep():
@@ -50,11 +58,9 @@ def rank_command(local_rank: int) -> tuple[list[str], str]:
         return list(command), cwd
     hydra = HydraConfig.get()
     command = [sys.executable, to_absolute_path(sys.argv[0]), *_config_flags(sys.argv[1:])]
-    command += list(hydra.overrides.task)
+    command += secondary_process(hydra.overrides.task, f"train_ddp_process_{local_rank}")
     command += [
         f"hydra.run.dir={hydra.runtime.output_dir}",
-        f"hydra.job.name=train_ddp_process_{local_rank}",
-        "hydra.output_subdir=null",  # the job's .hydra/ is rank 0's
         "hydra.mode=RUN",  # even where the config asks for a sweep (hparams_search=…)
     ]
     return command, get_original_cwd()
@@ -64,13 +70,11 @@ def node_argv(argv: list[str]) -> list[str]:
     """Multi-node DDP started by hand (``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT`` on
     each node, the same ``hydra.run.dir`` on a shared disk): node N > 0 logs to
     ``train_node<N>.log`` and leaves ``.hydra/`` to node 0, as the ranks Lightning starts
-    on one node do. SLURM tasks are named by SLURM instead (``SLURM_PROCID``)."""
+    on one node do. SLURM tasks: ``SlurmLauncher.__call__``."""
     node = int(os.environ.get("NODE_RANK") or 0)
     if node == 0 or os.environ.get("LOCAL_RANK") is not None:
         return argv
-    given = {a.split("=", 1)[0] for a in argv}
-    extra = [f"hydra.job.name=train_node{node}", "hydra.output_subdir=null"]
-    return argv + [e for e in extra if e.split("=", 1)[0] not in given]
+    return secondary_process(argv, f"train_node{node}")
 
 
 def set_early_rank(devices_per_node: int) -> None:

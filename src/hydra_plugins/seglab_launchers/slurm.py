@@ -11,6 +11,7 @@ limit or preemption is submitit's (see ``seglab.callbacks.GracefulStop``).
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -119,12 +120,20 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
     """Each sweep job is one SLURM job (``trainer.num_nodes`` nodes ×
     ``trainer.devices`` tasks); the driver waits for all of them."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
-        """The job side: submitit has just installed its signal handlers; keep noting
-        SIGUSR2/SIGTERM (a requeue in the middle of Hydra's set-up would fail the job)
-        until the run takes them over (``seglab.stop_signals.noted_for_run``)."""
+    def __call__(self, sweep_overrides: list[str], *args: Any) -> JobReturn:
+        """The job side, in each SLURM task. submitit has just installed its signal
+        handlers: keep noting SIGUSR2/SIGTERM (a requeue in the middle of Hydra's set-up
+        would fail the job) until the run takes them over
+        (``seglab.stop_signals.noted_for_run``). Task N > 0 of a DDP job logs to
+        ``train_ddp_process_<N>.log`` and leaves ``.hydra/`` to task 0, as the ranks
+        Lightning starts on one machine do."""
         note_from_job_start()
-        return super().__call__(*args, **kwargs)
+        rank = int(os.environ.get("SLURM_PROCID") or 0)
+        if rank > 0:
+            from seglab.ddp import secondary_process
+
+            sweep_overrides = secondary_process(sweep_overrides, f"train_ddp_process_{rank}")
+        return super().__call__(sweep_overrides, *args)
 
     def launch(
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
