@@ -139,16 +139,16 @@ class GracefulStop(Callback):
     Under SLURM (one signal story, README "SLURM clusters"): SIGTERM is what SLURM sends on
     preemption, ``scontrol requeue`` and ``scancel``; SLURM itself requeues a preempted
     job. SIGUSR2 is submitit's warning before the time limit (``--signal=USR2@N``): after
-    the checkpoint, submitit's own handler (the one found installed, or the one
-    ``seglab.stop_signals.noted_for_run`` took over) dumps the job and runs ``scontrol
-    requeue``. From the job's first second to its training, SIGTERM and SIGUSR2 are
-    noted by ``seglab.stop_signals``, and the run stops after its first step. Either way
+    the checkpoint, submitit's own handler (the one ``seglab.stop_signals.noted_for_run``
+    took over for the run) dumps the job and runs ``scontrol requeue``. From the job's
+    first second to its training, SIGTERM and SIGUSR2 are noted by
+    ``seglab.stop_signals``, and the run stops after its first step. Either way
     the requeued job continues from ``last.ckpt`` (``SLURM_RESTART_COUNT`` > 0).
     Lightning's own SLURM requeue (SIGUSR1, ``hpc_ckpt_*.ckpt``) is switched off in
     ``seglab.train.build_run``.
     """
 
-    _CAUGHT = (signal.SIGINT, signal.SIGUSR2)
+    _CAUGHT = (signal.SIGINT,)  # SIGTERM and SIGUSR2: seglab.stop_signals.noted_for_run
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
@@ -187,9 +187,7 @@ class GracefulStop(Callback):
         signum = received() or signal.SIGTERM  # or another rank's signal
         path = _save(trainer, self.filename)
         name = signal.Signals(signum).name
-        requeue = None
-        if signum == signal.SIGUSR2:
-            requeue = outer_handler(signum, self._previous.get(signum))
+        requeue = outer_handler(signum) if signum == signal.SIGUSR2 else None
         if callable(requeue):
             then = "submitit requeues this SLURM job; it continues from there."
         elif os.environ.get("SLURM_JOB_ID"):

@@ -19,8 +19,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_received: int | None = None  # the stop signal this run received
-_before_run: int | None = None  # noted while the job loaded, handed to the run
+_received: int | None = None  # the stop signal this run (or the job, while loading) received
 
 
 def received() -> int | None:
@@ -46,21 +45,16 @@ def note(signum: int, frame: Any = None) -> None:
     log.warning("%s: stopping after the next training step%s", signal.Signals(signum).name, hint)
 
 
-def _note_before_run(signum: int, frame: Any = None) -> None:
-    global _before_run
-    _before_run = _before_run or signum
-
-
 _RUN_WIDE = (signal.SIGTERM, signal.SIGUSR2)
 _outer: dict[int, Any] = {}  # the handlers seglab took over (submitit's, in a job)
 
 
-def _take_over(handler: Any) -> None:
-    """Put ``handler`` on SIGTERM and SIGUSR2, keeping the handlers that were there
-    before seglab's (the shell's default, submitit's) as the outer ones."""
+def _take_over() -> None:
+    """Put ``note`` on SIGTERM and SIGUSR2, keeping the handlers that were there before
+    (the shell's default, submitit's) as the outer ones."""
     for signum in _RUN_WIDE:
-        previous = signal.signal(signum, handler)
-        if previous not in (note, _note_before_run):  # None: not set from Python
+        previous = signal.signal(signum, note)
+        if previous is not note:  # None: not set from Python
             _outer[signum] = signal.SIG_DFL if previous is None else previous
 
 
@@ -71,13 +65,13 @@ def note_from_job_start() -> None:
     as the outer ones: SIGUSR2 reaches submitit's requeue after the checkpoint)."""
     in_job = os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID")
     if in_job and threading.current_thread() is threading.main_thread():
-        _take_over(_note_before_run)
+        _take_over()
 
 
-def outer_handler(signum: int, handler: Any) -> Any:
-    """The handler a signal had before seglab took it over: ``handler`` itself unless
-    that is ``note`` put there by ``noted_for_run`` (then submitit's requeue, in a job)."""
-    return _outer.get(signum, handler) if handler is note else handler
+def outer_handler(signum: int) -> Any:
+    """The handler ``signum`` had before seglab took it over (submitit's requeue for
+    SIGUSR2 in a job; None outside a run)."""
+    return _outer.get(signum)
 
 
 @contextmanager
@@ -86,20 +80,21 @@ def noted_for_run() -> Iterator[None]:
     the process, being ignored (submitit's SIGTERM handler) or requeueing at once in the
     middle of an import (submitit's SIGUSR2 handler), so a run signalled before training
     starts still stops at its first step with a checkpoint (``GracefulStop``), then hands
-    SIGUSR2 to submitit. A signal noted while the job loaded counts as this run's."""
-    global _received, _before_run
-    _received, _before_run = _before_run, None
+    SIGUSR2 to submitit. A signal noted while the job loaded counts as this run's; the
+    next run in this process (a sweep's) starts with none."""
+    global _received
     if _received is not None:
         log.warning(
             "%s arrived while the job loaded: stopping after the first training step",
             signal.Signals(_received).name,
         )
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    _take_over(note)
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _take_over()
     try:
         yield
     finally:
-        for signum in _RUN_WIDE:
-            signal.signal(signum, _outer.pop(signum, signal.SIG_DFL))
+        if main:
+            for signum in _RUN_WIDE:
+                signal.signal(signum, _outer.pop(signum, signal.SIG_DFL))
+        _received = None
