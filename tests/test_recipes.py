@@ -257,14 +257,24 @@ def test_largefov_fc6_fc7_decimate_imagenet_vgg16(tmp_path):
 
 
 # -- 5. label shrink and MSc losses ----------------------------------------------------------
-def test_label_shrink_is_pil_nearest_and_the_loss_a_hand_computation():
+def test_label_shrink_picks_the_rows_caffes_interp_picks_on_a_321_crop():
+    """DeepLab's label_shrink (Caffe Interp, align-corners) on a 321 crop and its 41x41
+    logits: rows and columns 0, 8, ..., 320, the logits' centres (not 3, 11, ...)."""
+    rows = torch.arange(321).view(321, 1).expand(321, 321)
+    cols = torch.arange(321).view(1, 321).expand(321, 321)
+    labels = torch.stack([rows, cols])  # "label" = the pixel's own row / column
+    shrunk = shrink_labels(labels, (41, 41))
+    assert shrunk.shape == (2, 41, 41)
+    assert shrunk[0, :, 0].tolist() == list(range(0, 321, 8))
+    assert shrunk[1, 0, :].tolist() == list(range(0, 321, 8))
+
+
+def test_label_shrink_and_the_loss_a_hand_computation():
     labels = torch.arange(64).view(1, 8, 8) % 3
     labels[0, 4, 4] = 255  # void survives shrinking and is skipped
     shrunk = shrink_labels(labels, (3, 3))
-    # rows / columns floor((i + 0.5) * 8 / 3) = 1, 4, 6
-    assert torch.equal(shrunk[0], labels[0][[1, 4, 6]][:, [1, 4, 6]])
-    pil = Image.fromarray(labels[0].numpy().astype(np.uint8)).resize((3, 3), Image.NEAREST)
-    assert torch.equal(shrunk[0], torch.from_numpy(np.array(pil)).long())
+    # align-corners: rows / columns floor(i * 7 / 2 + 0.5) = 0, 4, 7
+    assert torch.equal(shrunk[0], labels[0][[0, 4, 7]][:, [0, 4, 7]])
 
     logits = torch.tensor([[[1.0, 0.0, -1.0]] * 3, [[0.0, 2.0, 0.5]] * 3, [[0.5, 0.5, 3.0]] * 3])
     logits = logits[None]  # 1x3 classes x3x3
@@ -313,19 +323,11 @@ def test_msc_loss_sums_each_scale_and_the_max():
         [F.interpolate(t, size=full, mode="bilinear", align_corners=False) for t in logits]
     ).amax(0)
     expected = 0
-    for t in [*logits, fused]:  # labels shrunk to each map's size, nearest (PIL's)
-        small = torch.stack(
-            [
-                torch.from_numpy(
-                    np.array(
-                        Image.fromarray(m.numpy().astype(np.uint8)).resize(
-                            (t.shape[-1], t.shape[-2]), Image.NEAREST
-                        )
-                    )
-                ).long()
-                for m in y
-            ]
-        )
+    for t in [*logits, fused]:  # labels sampled at each map's size, align-corners (Caffe)
+        h, w = t.shape[-2:]
+        rows = [int(i * 40 / (h - 1) + 0.5) for i in range(h)]
+        cols = [int(j * 56 / (w - 1) + 0.5) for j in range(w)]
+        small = y[:, rows][:, :, cols]
         expected = expected + F.cross_entropy(t, small, ignore_index=cfg.data.ignore_index)
     assert [tuple(t.shape[-2:]) for t in logits] == [(4, 5), (5, 7), (6, 8)]
     assert torch.isclose(loss, expected, atol=1e-6)

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seglab.models.segmenter import resize
+from seglab.weight_map import WeightMapCache
 
 TARGET_RESOLUTIONS = ("upsample", "shrink")
 NORMALIZATIONS = ("valid", "batch")
 
 
 def shrink_labels(target: Tensor, size: tuple[int, int]) -> Tensor:
-    """Labels (B×H×W) resized to ``size`` by centre-aligned nearest neighbour: label pixel
-    ``floor((i + 0.5) · H / h)`` for output row ``i``. That is PIL's NEAREST, which the
-    DeepLab v2 reference uses to shrink labels to the logits (kazuto1011/deeplab-pytorch
-    main.py ``resize_labels``; Caffe's ``label_shrink`` Interp layer in the prototxts);
-    ``torch``'s plain ``nearest`` (floor(i · H / h)) would shift them."""
+    """Labels (B×H×W) sampled at ``size`` the way Caffe's ``Interp`` layer samples them
+    (DeepLab v1/v2's ``label_shrink``, align-corners): output row ``i`` takes label row
+    ``floor(i · (H − 1) / (h − 1) + 0.5)``, so a 321 crop shrunk to the logits' 41 rows picks
+    rows 0, 8, …, 320 — the centres of the logits' receptive fields, where a
+    centre-aligned nearest neighbour would pick 3, 11, … and sit 3 px off."""
     if tuple(target.shape[-2:]) == tuple(size):
         return target
-    shrunk = F.interpolate(target[:, None].float(), size=size, mode="nearest-exact")
-    return shrunk[:, 0].long()
+
+    def picks(n_in: int, n_out: int) -> Tensor:
+        if n_out == 1:
+            return torch.zeros(1, dtype=torch.long, device=target.device)
+        pos = torch.arange(n_out, device=target.device, dtype=torch.float64)
+        return (pos * (n_in - 1) / (n_out - 1) + 0.5).floor().long()  # half up
+
+    rows, cols = picks(target.shape[-2], size[0]), picks(target.shape[-1], size[1])
+    return target.index_select(-2, rows).index_select(-1, cols)
 
 
 class SegmentationCrossEntropy(nn.Module):
@@ -36,7 +45,11 @@ class SegmentationCrossEntropy(nn.Module):
     the logits by nearest neighbour (DeepLab v1/v2's ``label_shrink``).
     ``normalization``: ``valid`` averages over labelled pixels; ``batch`` sums over pixels
     and divides by the batch size (Caffe's ``SoftmaxWithLoss`` with ``normalize: false``,
-    the FCN reference, whose learning rates 1e-10 … 1e-14 assume it).
+    the FCN reference, whose learning rates 1e-10 … 1e-14 assume it; also ReSeg's loss,
+    summed per image and averaged over the batch).
+    ``unet_weight_map`` (``{w0, sigma, background}`` or null): U-Net's border weight map
+    (``seglab.weight_map``) multiplies each pixel's loss; it holds the class weights as
+    its w_c, and ``valid`` then divides the weighted sum by the labelled pixels' count.
     """
 
     def __init__(
@@ -45,6 +58,7 @@ class SegmentationCrossEntropy(nn.Module):
         class_weights: Sequence[float] | None = None,
         target_resolution: str = "upsample",
         normalization: str = "valid",
+        unet_weight_map: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if target_resolution not in TARGET_RESOLUTIONS:
@@ -60,6 +74,16 @@ class SegmentationCrossEntropy(nn.Module):
         self.target_resolution, self.normalization = target_resolution, normalization
         weight = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights else None
         self.register_buffer("weight", weight, persistent=False)
+        self.class_weights = list(class_weights) if class_weights else None
+        self.weight_map: WeightMapCache | None = None
+        if unet_weight_map:
+            unknown = set(unet_weight_map) - {"w0", "sigma", "background"}
+            if unknown:
+                raise ValueError(
+                    f"model.loss.unet_weight_map has unknown keys {sorted(unknown)}; it takes "
+                    "w0, sigma, background"
+                )
+            self.weight_map = WeightMapCache(**unet_weight_map)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         if self.weight is not None and self.weight.numel() != logits.shape[1]:
@@ -73,6 +97,15 @@ class SegmentationCrossEntropy(nn.Module):
                 target = shrink_labels(target, size)
             else:
                 logits = resize(logits, tuple(target.shape[-2:]))
+        if self.weight_map is not None:
+            pixel = F.cross_entropy(
+                logits, target, ignore_index=self.ignore_index, reduction="none"
+            )
+            weights = self.weight_map(target, self.ignore_index, self.class_weights)
+            total = (pixel * weights.to(pixel.dtype)).sum()
+            if self.normalization == "batch":
+                return total / logits.shape[0]
+            return total / (target != self.ignore_index).sum().clamp(min=1)
         if self.normalization == "batch":
             total = F.cross_entropy(
                 logits, target, weight=self.weight, ignore_index=self.ignore_index, reduction="sum"

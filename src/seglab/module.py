@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from seglab.data.input_space import image_of, space_of
 from seglab.errors import ConfigError
 from seglab.metrics import SegMetrics
 from seglab.models.segmenter import resize
@@ -249,13 +250,17 @@ class SegmentationModule(L.LightningModule):
         return max(1, steps)
 
     # -- evaluation -----------------------------------------------------------------------
+    def images_of(self, batch: dict[str, Any]) -> Tensor:
+        """uint8 RGB images for the CRF's colour term, in the data's input space."""
+        return image_of(batch, space_of(self._trainer))
+
     def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         logits = self.predict_logits(batch["image"])
         loss = self.loss(logits, batch["mask"])
         preds = labels_of(logits)
         self.metrics[stage].update(preds, batch["mask"])
         if self.crf is not None and self._crf_now(stage):
-            refined = self.crf(logits.float().softmax(dim=1), batch["raw"])
+            refined = self.crf(logits.float().softmax(dim=1), self.images_of(batch))
             self.metrics[f"{stage}_crf"].update(labels_of(refined), batch["mask"])
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
         return {"preds": preds}  # for callbacks (W&B examples)
@@ -309,7 +314,7 @@ class SegmentationModule(L.LightningModule):
         """Labels per pixel (with test-time augmentation and, when set, the CRF)."""
         probs = self.predict_logits(batch["image"]).float().softmax(dim=1)
         if self.crf is not None:
-            probs = self.crf(probs, batch["raw"])
+            probs = self.crf(probs, self.images_of(batch))
         confidence, labels = probs.max(dim=1)
         return {"labels": labels, "confidence": confidence, "name": batch["name"]}
 

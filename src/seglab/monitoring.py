@@ -13,6 +13,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 
+from seglab.data.input_space import image_of, space_of
 from seglab.loggers import wandb_may_be_gone
 
 log = logging.getLogger("seglab.train")
@@ -173,12 +174,13 @@ class WandbDashboard(Callback):
         if trainer.sanity_checking or not self._runs(trainer) or outputs is None:
             return
         preds = outputs["preds"]
+        images = image_of(batch, space_of(trainer))
         for i in range(len(preds)):
             if len(self.examples) >= self.log_images:
                 return
             self.examples.append(
                 {
-                    "image": batch["raw"][i].cpu().numpy(),
+                    "image": images[i].cpu().numpy(),
                     "pred": preds[i].cpu().numpy(),
                     "mask": batch["mask"][i].cpu().numpy(),
                     "name": batch["name"][i],

@@ -3,8 +3,9 @@
 
 A rule is ``{params: <glob or list of globs>, kind: any|weight|bias|norm, lr_mult,
 decay_mult}``; parameter names are the network's (``head.fc.6.bias``,
-``backbone.layer4.0.conv2.weight``); ``kind`` narrows a rule to biases, normalisation
-layers' parameters or the remaining weights. The first rule that matches a parameter
+``backbone.layer4.0.conv2.weight``); ``kind`` (one or a list) narrows a rule to biases,
+normalisation layers' parameters or the remaining weights (``kind: [norm, bias],
+decay_mult: 0``: weight decay on conv and linear weights only, as DeepLab v3). The first rule that matches a parameter
 decides its multipliers; unmatched parameters get 1 and 1. Frozen parameters
 (``requires_grad=False``: fixed FCN upsampling, frozen BN) are left out of the optimizer.
 Every group carries ``lr_mult`` and ``decay_mult``; schedulers scale every group's lr by
@@ -39,7 +40,7 @@ def _kinds(net: nn.Module) -> dict[str, str]:
     return kinds
 
 
-def _check_rule(i: int, rule: Mapping[str, Any]) -> tuple[list[str], str, float, float]:
+def _check_rule(i: int, rule: Mapping[str, Any]) -> tuple[list[str], list[str], float, float]:
     unknown = set(rule) - {"params", "kind", "lr_mult", "decay_mult"}
     if unknown:
         raise ValueError(
@@ -49,9 +50,12 @@ def _check_rule(i: int, rule: Mapping[str, Any]) -> tuple[list[str], str, float,
     patterns = rule.get("params", "*")
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     kind = rule.get("kind", "any")
-    if kind not in KINDS:
-        raise ValueError(f"model.param_groups[{i}].kind must be one of {KINDS}, got {kind!r}")
-    return patterns, kind, float(rule.get("lr_mult", 1.0)), float(rule.get("decay_mult", 1.0))
+    kinds = [kind] if isinstance(kind, str) else list(kind)
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(
+            f"model.param_groups[{i}].kind must be one of {KINDS} or a list of them, got {kind!r}"
+        )
+    return patterns, kinds, float(rule.get("lr_mult", 1.0)), float(rule.get("decay_mult", 1.0))
 
 
 def param_groups(
@@ -66,8 +70,8 @@ def param_groups(
         if not p.requires_grad:
             continue
         mults = (1.0, 1.0)
-        for i, (patterns, kind, lr_mult, decay_mult) in enumerate(checked):
-            if kind in ("any", kinds[name]) and any(fnmatch.fnmatchcase(name, g) for g in patterns):
+        for i, (patterns, rule_kinds, lr_mult, decay_mult) in enumerate(checked):
+            if ("any" in rule_kinds or kinds[name] in rule_kinds) and any(fnmatch.fnmatchcase(name, g) for g in patterns):
                 mults, used[i] = (lr_mult, decay_mult), used[i] + 1
                 break
         group = groups.setdefault(

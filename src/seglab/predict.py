@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from seglab.config import config_dir, reports_errors
 from seglab.data.dataset import read_rgb
+from seglab.data.input_space import InputSpace
 from seglab.errors import DataError, SeglabError
 from seglab.evaluate import model_overrides, restore
 from seglab.runs import register_resolvers
@@ -75,12 +76,9 @@ def sliding_probs(model, image: Tensor, tile: tuple[int, int], overlap: float) -
 
 
 @torch.no_grad()
-def predict_one(model, rgb: np.ndarray, mean, std, cfg: DictConfig, device) -> np.ndarray:
+def predict_one(model, rgb: np.ndarray, space: InputSpace, cfg: DictConfig, device) -> np.ndarray:
     raw = torch.from_numpy(rgb).to(device)[None]
-    x = raw.permute(0, 3, 1, 2).float() / 255.0
-    x = (x - torch.tensor(mean, device=device).view(1, 3, 1, 1)) / torch.tensor(
-        std, device=device
-    ).view(1, 3, 1, 1)
+    x = space.normalize(raw)  # the checkpoint's data.input_space
     if cfg.get("sliding_window"):
         probs = sliding_probs(model, x, tuple(cfg.sliding_window), cfg.sliding_overlap)
     else:
@@ -121,7 +119,7 @@ def predict(cfg: DictConfig) -> list[str]:
         except DataError as exc:
             failed[str(file)] = str(exc)
             continue
-        labels = predict_one(model, rgb, data.mean, data.std, cfg, device)
+        labels = predict_one(model, rgb, data.space, cfg, device)
         write_outputs(out_dir, file.stem, rgb, labels, colors, cfg.overlay_alpha)
     done = len(files) - len(failed)
     log.info("wrote labels, colour masks and overlays for %d image(s) to %s", done, out_dir)

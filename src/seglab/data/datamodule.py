@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from seglab.data.dataset import SegmentationDataset
+from seglab.data.input_space import input_space as make_input_space
 from seglab.data.sampling import ResumableTrainLoader, SeededTrainSampler, ShardedEvalSampler
 from seglab.errors import ConfigError, DataError
 
@@ -43,8 +44,8 @@ class SegDataModule(L.LightningDataModule):
         num_classes: int,
         ignore_index: int,
         class_names: Sequence[str],
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         class_colors: Sequence[Sequence[int]] | None = None,
         class_weights: Sequence[float] | None = None,
         batch_size: int = 8,
@@ -59,6 +60,7 @@ class SegDataModule(L.LightningDataModule):
         crop_size: Sequence[int] | None = None,
         seed: int = 0,
         cache: bool = False,
+        input_space: str = "rgb_imagenet",
     ) -> None:
         super().__init__()
         if len(class_names) != num_classes:
@@ -75,7 +77,11 @@ class SegDataModule(L.LightningDataModule):
         self.class_names = list(class_names)
         self.class_colors = [list(c) for c in class_colors] if class_colors else None
         self.class_weights = list(class_weights) if class_weights else None
-        self.mean, self.std = list(mean), list(std)
+        # how images become inputs (and back, for the CRF and overlays): data.input_space
+        self.space = make_input_space(input_space, mean, std)
+        self.input_space = input_space
+        self.mean = list(mean) if mean is not None else None
+        self.std = list(std) if std is not None else None
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers

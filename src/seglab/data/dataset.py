@@ -1,6 +1,6 @@
 """One sample = image + label map, checked, augmented and turned into tensors.
 
-A batch is a dict: ``image`` (normalised float, 3xHxW), ``mask`` (long, HxW, ignore =
+A batch is a dict: ``image`` (float 3xHxW in the data's input space, ``data.input_space``), ``mask`` (long, HxW, ignore =
 void), ``raw`` (uint8 HxWx3, the augmented image before normalisation, for the CRF and
 for W&B overlays) and ``name`` (file stem, for error messages and predictions).
 """
@@ -17,6 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from seglab.data.input_space import input_space as make_input_space
 from seglab.errors import DataError
 
 
@@ -82,14 +83,14 @@ class SegmentationDataset(Dataset):
         self,
         num_classes: int,
         ignore_index: int,
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         augment: Any | None = None,
+        input_space: str = "rgb_imagenet",
     ) -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.space = make_input_space(input_space, mean, std)
         self.augment = augment
         self.cached: list[tuple[np.ndarray, np.ndarray]] | None = None
 
@@ -123,9 +124,8 @@ class SegmentationDataset(Dataset):
             out = self.augment(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
         raw = torch.from_numpy(np.ascontiguousarray(image))
-        tensor = raw.permute(2, 0, 1).float().div_(255.0)
         return {
-            "image": (tensor - self.mean) / self.std,
+            "image": self.space.normalize(raw),
             "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
             "raw": raw,
             "name": self.names[index],

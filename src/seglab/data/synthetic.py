@@ -100,6 +100,7 @@ class SyntheticDataModule(SegDataModule):
             num_classes=self.num_classes,
             ignore_index=self.ignore_index,
             mean=self.mean,
+            input_space=self.input_space,
             std=self.std,
             augment=augment,
         )

@@ -8,6 +8,8 @@ pixels) so heads can tap skips and align crops without knowing the trunk.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torchvision
 from torch import Tensor, nn
@@ -15,28 +17,47 @@ from torch import Tensor, nn
 from seglab.models.geometry import Geometry
 from seglab.models.weights import load_pretrained
 
+log = logging.getLogger(__name__)
+
 _NORM = nn.modules.batchnorm._BatchNorm
 
 
 class FreezableBN(nn.Module):
-    """A backbone whose BatchNorm can be frozen (``freeze_bn``): running statistics kept
-    (BN layers stay in eval mode whatever ``train()`` is called with) and BN weights out
-    of the optimizer (``requires_grad=False``), as DeepLab v2 trains ResNet-101 at batch
-    10 (kazuto1011/deeplab-pytorch main.py ``model.module.base.freeze_bn()``)."""
+    """A backbone whose BatchNorm, or whole self, can be frozen.
+
+    ``freeze_bn``: running statistics kept (BN layers stay in eval mode whatever
+    ``train()`` is called with) and BN weights out of the optimizer
+    (``requires_grad=False``), as DeepLab v2 trains ResNet-101 at batch 10
+    (kazuto1011/deeplab-pytorch main.py ``model.module.base.freeze_bn()``).
+    ``freeze``: every parameter out of the optimizer and the whole trunk in eval mode
+    (BN statistics kept, dropout off), as ReSeg's ImageNet VGG16 up to conv3_3
+    (fvisin/reseg vgg16.py, ``Vgg16Layer(..., trainable=False)``)."""
 
     freeze_bn: bool = False
+    frozen: bool = False
 
-    def _freeze_bn(self, freeze: bool) -> None:
-        self.freeze_bn = freeze
-        if freeze:
+    def _freeze_bn(self, freeze: bool, whole: bool = False, pretrained: str | None = None) -> None:
+        self.freeze_bn, self.frozen = freeze or whole, whole
+        if whole and not pretrained:
+            log.warning(
+                "model.net.backbone.freeze=true without model.net.backbone.pretrained: the "
+                "randomly initialised trunk will never train; give weights or set freeze=false"
+            )
+        if whole:
+            self.requires_grad_(False)
+        elif freeze:
             for m in self.modules():
                 if isinstance(m, _NORM):
                     m.requires_grad_(False)
-            self.train(self.training)
+        self.train(self.training)
 
     def train(self, mode: bool = True) -> FreezableBN:
         super().train(mode)
-        if self.freeze_bn:
+        if self.frozen:
+            for m in self.modules():
+                if m is not self:
+                    m.eval()
+        elif self.freeze_bn:
             for m in self.modules():
                 if isinstance(m, _NORM):
                     m.eval()
@@ -77,6 +98,7 @@ class VGG16(FreezableBN):
         pretrained: str | None = None,
         freeze_bn: bool = False,
         last_conv: str | None = None,
+        freeze: bool = False,
     ) -> None:
         super().__init__()
         if width <= 0:
@@ -158,7 +180,7 @@ class VGG16(FreezableBN):
                 self.unused_pretrained = {
                     k: v for k, v in sd.items() if k.startswith("classifier.")
                 }
-        self._freeze_bn(freeze_bn)
+        self._freeze_bn(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats: dict[str, Tensor] = {}
@@ -168,6 +190,29 @@ class VGG16(FreezableBN):
                 feats[self.taps[i]] = x
         feats["out"] = self.fc(x) if self.fc is not None else x
         return feats
+
+
+RESNET_STYLES = ("torchvision", "msra")
+
+
+def _to_msra(net: nn.Module, output_stride: int) -> None:
+    """Turn an undilated torchvision ResNet into the MSRA / DeepLab v2 geometry in place:
+    strides moved from each first block's 3×3 conv to its 1×1 ``conv1``, the stem pool in
+    ceil mode, and layer3 / layer4 dilated in every block (stride 1) as far as
+    ``output_stride`` asks."""
+    net.maxpool = nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)
+    dilation, stride = 1, 4
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+        first_stride = layer[0].conv2.stride[0]  # 1 for layer1, 2 for the others
+        if first_stride == 2 and stride * 2 > output_stride:
+            first_stride, dilation = 1, dilation * 2
+        stride *= first_stride
+        for i, block in enumerate(layer):
+            block.conv1.stride = (first_stride, first_stride) if i == 0 else (1, 1)
+            block.conv2.stride = (1, 1)
+            block.conv2.dilation = block.conv2.padding = (dilation, dilation)
+            if i == 0 and block.downsample is not None:
+                block.downsample[0].stride = (first_stride, first_stride)
 
 
 class ResNet(FreezableBN):
@@ -181,7 +226,16 @@ class ResNet(FreezableBN):
     The reported geometry is read off the built layers' strides.
 
     Attribute names equal torchvision's, so ImageNet and torchvision segmentation weights
-    load without renaming."""
+    load without renaming.
+
+    ``style="msra"`` builds the geometry of the original MSRA Caffe ResNet that DeepLab
+    v2's released models use (kazuto1011/deeplab-pytorch libs/models/resnet.py): stride 2
+    in the first 1×1 conv of a block (torchvision strides the 3×3), a ceil-mode stem
+    max-pool, and every block of a dilated stage at the stage's dilation (2 in layer3 and
+    4 in layer4 at output stride 8; torchvision keeps the previous dilation in the first
+    block). ``pretrained=<file>`` then also takes the DeepLab v2 Caffe conversion's layout
+    (``seglab.models.weights.msra_to_torchvision``). ``bn_momentum`` sets every BN's
+    momentum (PyTorch's convention, 1 − TensorFlow's decay); null keeps 0.1."""
 
     def __init__(
         self,
@@ -190,6 +244,9 @@ class ResNet(FreezableBN):
         multi_grid: list[int] | None = None,
         pretrained: str | None = None,
         freeze_bn: bool = False,
+        freeze: bool = False,
+        bn_momentum: float | None = None,
+        style: str = "torchvision",
     ) -> None:
         super().__init__()
         if depth not in (50, 101):
@@ -198,10 +255,25 @@ class ResNet(FreezableBN):
             raise ValueError(
                 f"model.net.backbone.output_stride must be 8, 16 or 32, got {output_stride}"
             )
+        if style not in RESNET_STYLES:
+            raise ValueError(
+                f"model.net.backbone.style must be one of {RESNET_STYLES}, got {style!r}"
+            )
+        if bn_momentum is not None and not 0.0 < bn_momentum <= 1.0:
+            raise ValueError(
+                f"model.net.backbone.bn_momentum must be in (0, 1] or null, got {bn_momentum}"
+            )
+        self.style = style
         net = getattr(torchvision.models, f"resnet{depth}")(
             weights=None,
-            replace_stride_with_dilation=[False, output_stride <= 8, output_stride <= 16],
+            replace_stride_with_dilation=(
+                [False, output_stride <= 8, output_stride <= 16]
+                if style == "torchvision"
+                else [False, False, False]
+            ),
         )
+        if style == "msra":
+            _to_msra(net, output_stride)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             net.layer1,
@@ -224,14 +296,22 @@ class ResNet(FreezableBN):
             ("c2", "c3", "c4", "c5"), (self.layer1, self.layer2, self.layer3, self.layer4)
         ):
             for block in layer:
-                stride *= block.conv2.stride[0]
+                stride *= block.conv1.stride[0] * block.conv2.stride[0]
             strides[name] = stride
         strides["out"] = strides["c5"]
         self.geometry = {k: Geometry(float(s), 0.0) for k, s in strides.items()}
         self.channels = {"c2": 256, "c3": 512, "c4": 1024, "c5": 2048, "out": 2048}
+        if bn_momentum is not None:
+            for m in self.modules():
+                if isinstance(m, _NORM):
+                    m.momentum = bn_momentum
+        self.unused_pretrained: dict[str, Tensor] | None = None
         if pretrained:
-            load_pretrained(self, pretrained, f"resnet{depth}")
-        self._freeze_bn(freeze_bn)
+            source = load_pretrained(self, pretrained, f"resnet{depth}")
+            # a DeepLab v2 file's ASPP: handed to a head that takes it (the Segmenter)
+            self.unused_pretrained = {k: v for k, v in source.items() if ".aspp." in f".{k}"}
+            self.unused_pretrained = self.unused_pretrained or None
+        self._freeze_bn(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -253,6 +333,7 @@ class MobileNetV3Large(FreezableBN):
         multi_grid: list[int] | None = None,
         pretrained: str | None = None,
         freeze_bn: bool = False,
+        freeze: bool = False,
     ) -> None:
         super().__init__()
         if output_stride not in (16, 32):
@@ -282,7 +363,7 @@ class MobileNetV3Large(FreezableBN):
         self.geometry = {k: Geometry(float(shapes[i][0]), 0.0) for k, i in taps.items()}
         if pretrained:
             load_pretrained(self, pretrained, "mobilenet_v3_large")
-        self._freeze_bn(freeze_bn)
+        self._freeze_bn(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats, outputs = {}, {}

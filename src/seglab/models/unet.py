@@ -76,8 +76,12 @@ class UNetEncoder(FreezableBN):
         in_channels: int = 3,
         pretrained: str | None = None,
         freeze_bn: bool = False,
+        freeze: bool = False,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"model.net.backbone.dropout must be in [0, 1), got {dropout}")
         if padding not in PADDINGS:
             raise ValueError(
                 f"model.net.backbone.padding must be one of {PADDINGS}, got {padding!r}"
@@ -102,6 +106,9 @@ class UNetEncoder(FreezableBN):
             self.channels[name], self.geometry[name], in_ch = out_ch, geo, out_ch
         self.channels["out"], self.geometry["out"] = in_ch, geo
         self.pool = nn.MaxPool2d(2, 2, ceil_mode=True)
+        # the last two levels (c4, c5) end with dropout, as dropout_d3c / dropout_d4c
+        self.drop = nn.Dropout(dropout)
+        self.dropped = {"c4", "c5"} if dropout > 0 else set()
         he_init(self)
         if pretrained:
             from seglab.models.weights import load_matching, read_state_dict
@@ -112,7 +119,7 @@ class UNetEncoder(FreezableBN):
                     "(the paper trains from scratch); give a weights file or null"
                 )
             load_matching(self, read_state_dict(pretrained))
-        self._freeze_bn(freeze_bn)
+        self._freeze_bn(freeze_bn, freeze, pretrained)
 
     @staticmethod
     def tile_size(size: int) -> int:
@@ -131,6 +138,8 @@ class UNetEncoder(FreezableBN):
             if i:
                 x = self.pool(x)
             x = level(x)
+            if name in self.dropped:
+                x = self.drop(x)
             feats[name] = x
         feats["out"] = x
         return feats

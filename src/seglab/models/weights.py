@@ -10,6 +10,7 @@ offline, the error names the file to place there. ``pretrained: <path>`` loads a
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,17 +89,95 @@ def _vgg_to_seglab(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor
     return mapped
 
 
+# DeepLab v2's Caffe ResNet-101 as converted by kazuto1011/deeplab-pytorch (convert.py;
+# libs/models/resnet.py and deeplabv2.py name the modules): an optional ``base.`` (its
+# MSC wrapper) or ``module.`` (DataParallel) prefix, then
+#   layer1.conv1.{conv.weight, bn.*}                                  the stem
+#   layer{2..5}.block{i}.{reduce, conv3x3, increase, shortcut}.{conv.weight, bn.*}
+#   aspp.c{j}.{weight, bias}                                          the ASPP classifier
+# (older versions: ``proj`` for ``shortcut``, ``aspp.stages.c{j}``).
+_MSRA_UNITS = {"reduce": "conv1|bn1", "conv3x3": "conv2|bn2", "increase": "conv3|bn3",
+               "shortcut": "downsample.0|downsample.1", "proj": "downsample.0|downsample.1"}  # fmt: skip
+_MSRA_KEY = re.compile(r"^layer(\d)\.block(\d+)\.(\w+)\.(conv|bn)\.(\w+)$")
+_MSRA_STEM = re.compile(r"^layer1\.conv1\.(conv|bn)\.(\w+)$")
+_MSRA_ASPP = re.compile(r"^aspp\.(?:stages\.)?c(\d+)\.(weight|bias)$")
+
+
+def is_msra_layout(sd: dict[str, Tensor]) -> bool:
+    """Whether ``sd`` is in the DeepLab v2 (kazuto1011) layout."""
+    return any(_MSRA_KEY.match(_strip(k)) for k in sd)
+
+
+def _strip(key: str) -> str:
+    for prefix in ("module.", "base."):
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+    return key
+
+
+def msra_to_torchvision(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """A DeepLab v2 Caffe-converted state dict → (torchvision ResNet names, ASPP tensors
+    as ``aspp.c{j}.weight|bias``). Keys of neither kind raise a ``SeglabError`` listing
+    them."""
+    backbone, aspp, unknown = {}, {}, []
+    for key, value in sd.items():
+        name = _strip(key)
+        if m := _MSRA_STEM.match(name):
+            backbone[f"{'conv1' if m[1] == 'conv' else 'bn1'}.{m[2]}"] = value
+        elif (m := _MSRA_KEY.match(name)) and m[3] in _MSRA_UNITS and 2 <= int(m[1]) <= 5:
+            conv, bn = _MSRA_UNITS[m[3]].split("|")
+            unit = conv if m[4] == "conv" else bn
+            backbone[f"layer{int(m[1]) - 1}.{int(m[2]) - 1}.{unit}.{m[5]}"] = value
+        elif m := _MSRA_ASPP.match(name):
+            aspp[f"aspp.c{m[1]}.{m[2]}"] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise SeglabError(
+            f"{len(unknown)} key(s) of the DeepLab v2 weights file are not in the accepted "
+            f"layout (README 'Weights files'): {_listed(unknown)}"
+        )
+    return backbone, aspp
+
+
+def _listed(keys: list[str], n: int = 10) -> str:
+    return ", ".join(keys[:n]) + (f" … ({len(keys)} in all)" if len(keys) > n else "")
+
+
 def load_pretrained(module: nn.Module, spec: str, arch: str) -> dict[str, Tensor]:
     """Load ``spec`` (``imagenet`` or a file) into a backbone built for ``arch``; returns
-    the source state dict (for tensors a head may take, e.g. LargeFOV's fc6/fc7)."""
+    the source state dict (for tensors a head may take, e.g. LargeFOV's fc6/fc7 or a
+    DeepLab v2 file's ASPP).
+
+    A file must fill the whole backbone: a missing or wrongly shaped tensor is an error
+    that lists them. Tensors the backbone has no place for (ImageNet's fc8, VGG16 layers
+    past a truncated trunk) are listed in the log."""
     source = imagenet_state_dict(arch) if spec == "imagenet" else read_state_dict(spec)
     sd = source
     if arch.startswith("vgg16") and any(k.startswith("features.") for k in sd):
         sd = _vgg_to_seglab(module, sd)
+    elif arch.startswith("resnet") and is_msra_layout(sd):
+        if getattr(module, "style", "torchvision") != "msra":
+            raise SeglabError(
+                f"{spec} holds DeepLab v2's MSRA ResNet (Caffe conversion); its geometry "
+                "differs from torchvision's: set model.net.backbone.style=msra"
+            )
+        sd, aspp = msra_to_torchvision(sd)
+        source = {**sd, **aspp}
     report = load_matching(module, sd)
     log.info("pretrained %s (%s): %s", arch, spec, report.summary())
     if not report.loaded:
         raise SeglabError(f"no tensor of {spec} fits the {arch} backbone: wrong file?")
+    if spec != "imagenet":
+        missing = [k for k in report.new if not k.endswith("num_batches_tracked")]
+        if missing or report.mismatched:
+            raise SeglabError(
+                f"weights file {spec} does not fill the {arch} backbone "
+                f"(model.net.backbone.pretrained): missing {_listed(missing) or 'none'}; "
+                f"wrong shape {_listed(report.mismatched) or 'none'}. Give a file in the "
+                "layout README 'Weights files' describes, at this backbone's width."
+            )
+    module.pretrained_report = report
     return source
 
 

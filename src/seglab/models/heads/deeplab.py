@@ -121,6 +121,33 @@ class DeepLabV2Head(nn.Module):
                 branches.append(conv)
         self.branches = nn.ModuleList(branches)
 
+    def load_backbone_pretrained(self, sd: dict[str, Tensor]) -> None:
+        """The ASPP classifier of a DeepLab v2 weights file (``aspp.c{j}.weight|bias``,
+        handed over by the Segmenter), where its shapes fit: same rates count and
+        classes. The VOC fine-tuning from the authors' COCO model starts a new
+        classifier (other classes): then the head stays at its initialisation."""
+        convs = [b for b in self.branches if isinstance(b, nn.Conv2d)]
+        wanted = {}
+        for j, conv in enumerate(convs):
+            for key in ("weight", "bias"):
+                value = sd.get(f"aspp.c{j}.{key}")
+                if value is None or value.shape != getattr(conv, key).shape:
+                    log.info(
+                        "DeepLab v2 ASPP starts new: the file's aspp.c%d.%s %s does not fit "
+                        "%s (other classes or rates)",
+                        j, key, None if value is None else tuple(value.shape),
+                        tuple(getattr(conv, key).shape),
+                    )  # fmt: skip
+                    return
+                wanted[(j, key)] = value
+        if not convs or len(sd) != 2 * len(convs):
+            log.info("DeepLab v2 ASPP starts new: the file has %d ASPP tensors", len(sd))
+            return
+        with torch.no_grad():
+            for (j, key), value in wanted.items():
+                getattr(convs[j], key).copy_(value)
+        log.info("DeepLab v2 ASPP (%d branches) loaded from the weights file", len(convs))
+
     def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
         x = features[self.feature]
         out = self.branches[0](x)
@@ -134,7 +161,10 @@ class DeepLabV3Head(nn.Sequential):
     image-pooling branch, each with BN and 256 channels, concatenated and projected, then
     1x1 to classes. ``rates`` are the paper's for output stride 16 and are doubled at
     output stride 8 (6/12/18 → 12/24/36). ``extra_conv`` adds torchvision's 3x3 conv + BN
-    + ReLU before the classifier (its ``DeepLabHead``)."""
+    + ReLU before the classifier (its ``DeepLabHead``). ``dropout`` after the projection
+    (torchvision 0.5; the authors' TensorFlow code 0.1, research/deeplab/model.py
+    ``keep_prob=0.9``); ``bn_momentum`` of the head's BNs (PyTorch's convention: 1 − the
+    TensorFlow decay; the authors' 0.9997 is 0.0003)."""
 
     def __init__(
         self,
@@ -147,12 +177,20 @@ class DeepLabV3Head(nn.Sequential):
         aspp_channels: int = 256,
         extra_conv: bool = False,
         rate_scale: float = 1.0,
+        dropout: float = 0.5,
+        bn_momentum: float = 0.1,
     ) -> None:
         in_ch = feature_channels(channels, feature, "deeplab_v3")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"model.net.head.dropout must be in [0, 1), got {dropout}")
+        if not 0.0 < bn_momentum <= 1.0:
+            raise ValueError(f"model.net.head.bn_momentum must be in (0, 1], got {bn_momentum}")
         stride = geometry[feature].stride
         factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
         self.rates = scaled_rates([int(r * factor) for r in rates], rate_scale)
-        layers: list[nn.Module] = [ASPP(in_ch, self.rates, aspp_channels)]
+        aspp = ASPP(in_ch, self.rates, aspp_channels)
+        aspp.project[-1].p = dropout  # torchvision's ASPP ends its projection with Dropout
+        layers: list[nn.Module] = [aspp]
         if extra_conv:
             layers += [
                 nn.Conv2d(aspp_channels, aspp_channels, 3, padding=1, bias=False),
@@ -161,6 +199,9 @@ class DeepLabV3Head(nn.Sequential):
             ]
         layers.append(nn.Conv2d(aspp_channels, num_classes, 1))
         super().__init__(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = bn_momentum
         self.feature = feature
 
     def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:

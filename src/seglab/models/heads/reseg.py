@@ -22,7 +22,9 @@ from seglab.models.renet import ReNet
 
 class ReSegHead(nn.Module):
     """``hidden``: GRU units per ReNet layer; ``patches``: each layer's patch (h, w);
-    ``up_channels``: filters of each ×2 transposed conv (one value for all)."""
+    ``up_channels``: filters of each ×2 transposed conv (one value for all);
+    ``directions``: ``stacked`` (the authors' bidirectional sweep: the backward GRU reads
+    the forward GRU's output) or ``parallel`` (both read the input; see ``ReNet``)."""
 
     def __init__(
         self,
@@ -33,6 +35,7 @@ class ReSegHead(nn.Module):
         hidden: Sequence[int] = (100, 100),
         patches: Sequence[Sequence[int]] = ((1, 1), (1, 1)),
         up_channels: int = 50,
+        directions: str = "stacked",
     ) -> None:
         super().__init__()
         in_ch = feature_channels(channels, feature, "reseg")
@@ -47,7 +50,7 @@ class ReSegHead(nn.Module):
         for h, patch in zip(hidden, patches):
             if patch[0] != patch[1]:
                 raise ValueError(f"model.net.head.patches: square patches only, got {patch}")
-            self.renets.append(ReNet(in_ch, int(h), patch))
+            self.renets.append(ReNet(in_ch, int(h), patch, directions))
             in_ch, stride = 2 * int(h), stride * patch[0]
             self.geo = self.geo.through(patch[0], patch[0])  # non-overlapping patches
         n_up = math.log2(stride)
