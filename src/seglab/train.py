@@ -29,6 +29,7 @@ from seglab.errors import ConfigError, SeglabError, clean_message
 from seglab.loggers import ResumableCSVLogger, wandb_may_be_gone
 from seglab.models.size import network_size
 from seglab.monitoring import RunConfig
+from seglab.recipe_checks import warn_once
 from seglab.runs import (
     SKIP,
     RunInfo,
@@ -54,6 +55,7 @@ def build_list(group: DictConfig | None) -> list[Any]:
 
 def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """The data module, model and trainer a config describes."""
+    warn_once(cfg)
     datamodule = instantiate(cfg.data)
     model = instantiate(
         cfg.model, channels_last=cfg.get("channels_last", False), compile=cfg.get("compile", False)
