@@ -164,10 +164,12 @@ def test_deeplab_v2_aspp_10x_20x_and_frozen_bn_out_of_the_optimizer():
     assert not [n for n in where if ".bn" in n or "downsample.1" in n]
 
 
-def test_deeplab_v3_has_one_group_with_bn_trained():
+def test_deeplab_v3_trains_bn_and_decays_conv_weights_only():
     cfg, where = built_optimizer("deeplab_v3", "+model.scheduler.total_iters=100")
-    assert set(where.values()) == {(0.007, 1e-4)}
-    assert "backbone.bn1.weight" in where and "head.0.convs.0.1.weight" in where
+    assert set(where.values()) == {(0.007, 1e-4), (0.007, 0.0)}  # one lr, decay or none
+    assert where["backbone.bn1.weight"] == where["head.0.convs.0.1.weight"] == (0.007, 0.0)
+    assert where["backbone.conv1.weight"] == where["head.1.weight"] == (0.007, 1e-4)
+    assert where["head.1.bias"] == (0.007, 0.0)
 
 
 def test_schedules_keep_the_ratio_between_groups():

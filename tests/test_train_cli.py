@@ -236,3 +236,17 @@ def test_nonfinite_loss_stops_with_step_files_and_checkpoint(tmp_path):
     (run,) = run_dirs(tmp_path)
     saved = list((run / "checkpoints").glob("nonfinite-step*.ckpt"))
     assert len(saved) == 1 and saved[0].name in err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (["data.input_space=bgr"], "seglab: error: data.input_space='bgr' is not one of"),
+        (["model=deeplab_v2", "model.net.backbone.style=caffe", "model/backbone=resnet50"],
+         "seglab: error: model.net.backbone.style must be one of ('torchvision', 'msra')"),
+    ],
+)  # fmt: skip
+def test_bad_values_of_the_reproduction_options_are_one_message(tmp_path, overrides, says):
+    err = _fails(tmp_path, *overrides, "trainer=debug")
+    lines = [line for line in err.splitlines() if line.startswith("seglab: error:")]
+    assert len(lines) == 1 and lines[0].startswith(says), err

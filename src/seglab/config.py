@@ -77,7 +77,13 @@ def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
         except SeglabError as exc:
             message = clean_message(exc)
         except InstantiationException as exc:
-            message = f"could not build an object from the config: {exc}"
+            cause = exc.__cause__
+            if isinstance(cause, SeglabError) or (
+                isinstance(cause, ValueError) and str(cause).startswith(("model.", "data."))
+            ):  # our constructors' checks: their message names the key and the fix
+                message = clean_message(cause)
+            else:
+                message = f"could not build an object from the config: {exc}"
         except HydraException as exc:
             message = str(exc)
         except MisconfigurationException as exc:  # e.g. resuming past the new max_epochs

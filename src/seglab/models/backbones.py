@@ -36,6 +36,19 @@ class FreezableBN(nn.Module):
     freeze_bn: bool = False
     frozen: bool = False
 
+    def _set_bn_momentum(self, momentum: float | None) -> None:
+        """Every BN's momentum (PyTorch's convention: 1 − TensorFlow's decay); null keeps
+        PyTorch's 0.1."""
+        if momentum is None:
+            return
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(
+                f"model.net.backbone.bn_momentum must be in (0, 1] or null, got {momentum}"
+            )
+        for m in self.modules():
+            if isinstance(m, _NORM):
+                m.momentum = momentum
+
     def _freeze_bn(self, freeze: bool, whole: bool = False, pretrained: str | None = None) -> None:
         self.freeze_bn, self.frozen = freeze or whole, whole
         if whole and not pretrained:
@@ -99,6 +112,7 @@ class VGG16(FreezableBN):
         freeze_bn: bool = False,
         last_conv: str | None = None,
         freeze: bool = False,
+        bn_momentum: float | None = None,
     ) -> None:
         super().__init__()
         if width <= 0:
@@ -180,6 +194,7 @@ class VGG16(FreezableBN):
                 self.unused_pretrained = {
                     k: v for k, v in sd.items() if k.startswith("classifier.")
                 }
+        self._set_bn_momentum(bn_momentum)
         self._freeze_bn(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
@@ -259,10 +274,6 @@ class ResNet(FreezableBN):
             raise ValueError(
                 f"model.net.backbone.style must be one of {RESNET_STYLES}, got {style!r}"
             )
-        if bn_momentum is not None and not 0.0 < bn_momentum <= 1.0:
-            raise ValueError(
-                f"model.net.backbone.bn_momentum must be in (0, 1] or null, got {bn_momentum}"
-            )
         self.style = style
         net = getattr(torchvision.models, f"resnet{depth}")(
             weights=None,
@@ -301,10 +312,7 @@ class ResNet(FreezableBN):
         strides["out"] = strides["c5"]
         self.geometry = {k: Geometry(float(s), 0.0) for k, s in strides.items()}
         self.channels = {"c2": 256, "c3": 512, "c4": 1024, "c5": 2048, "out": 2048}
-        if bn_momentum is not None:
-            for m in self.modules():
-                if isinstance(m, _NORM):
-                    m.momentum = bn_momentum
+        self._set_bn_momentum(bn_momentum)
         self.unused_pretrained: dict[str, Tensor] | None = None
         if pretrained:
             source = load_pretrained(self, pretrained, f"resnet{depth}")
@@ -334,6 +342,7 @@ class MobileNetV3Large(FreezableBN):
         pretrained: str | None = None,
         freeze_bn: bool = False,
         freeze: bool = False,
+        bn_momentum: float | None = None,
     ) -> None:
         super().__init__()
         if output_stride not in (16, 32):
@@ -363,6 +372,7 @@ class MobileNetV3Large(FreezableBN):
         self.geometry = {k: Geometry(float(shapes[i][0]), 0.0) for k, i in taps.items()}
         if pretrained:
             load_pretrained(self, pretrained, "mobilenet_v3_large")
+        self._set_bn_momentum(bn_momentum)
         self._freeze_bn(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:

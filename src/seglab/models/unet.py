@@ -78,6 +78,7 @@ class UNetEncoder(FreezableBN):
         freeze_bn: bool = False,
         freeze: bool = False,
         dropout: float = 0.5,
+        bn_momentum: float | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
@@ -119,6 +120,7 @@ class UNetEncoder(FreezableBN):
                     "(the paper trains from scratch); give a weights file or null"
                 )
             load_matching(self, read_state_dict(pretrained))
+        self._set_bn_momentum(bn_momentum)
         self._freeze_bn(freeze_bn, freeze, pretrained)
 
     @staticmethod
