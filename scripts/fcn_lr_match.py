@@ -100,7 +100,7 @@ def main() -> None:
     lr_tv = lr_caffe * n_valid
     step_tv = sgd_step(net_tv, tv.normalize(raw), y, lr_tv, WEIGHT_DECAY / n_valid, False)
     print(f"\nrelative step, torchvision (lr {lr_tv:.3g}, decay {WEIGHT_DECAY / n_valid:.3g}, "
-          f"averaged loss) / Caffe (lr {lr_caffe:g}, decay {WEIGHT_DECAY:g}, summed loss)")  # fmt: skip
+          f"averaged loss) / Caffe (lr {lr_caffe:g}, decay {WEIGHT_DECAY:g}, summed)")  # fmt: skip
     ratios = {k: step_tv[k] / step_caffe[k] for k in step_caffe if step_caffe[k] > 0}
     for name, ratio in ratios.items():
         print(f"  {name:32s} {ratio:10.4f}")
@@ -112,7 +112,10 @@ def main() -> None:
     print(f"\nlearning rates for the averaged loss at {args.pixels} labelled pixels per image "
           "(lr_caffe x N, weight decay 5e-4 / N):")  # fmt: skip
     for model, lr in CAFFE_LR.items():
-        print(f"  {model:13s} lr {lr * args.pixels:.3g}  weight_decay {WEIGHT_DECAY / args.pixels:.3g}")
+        print(
+            f"  {model:13s} lr {lr * args.pixels:.3g}  "
+            f"weight_decay {WEIGHT_DECAY / args.pixels:.3g}"
+        )
     print(f"({time.perf_counter() - start:.0f} s)")
 
 

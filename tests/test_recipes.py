@@ -8,12 +8,10 @@ import math
 from functools import partial
 
 import lightning as L
-import numpy as np
 import pytest
 import torch
 import torchvision
 from hydra.utils import instantiate
-from PIL import Image
 from test_zoo import compose_cfg
 from torch.nn import functional as F
 

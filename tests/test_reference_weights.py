@@ -39,7 +39,9 @@ def test_input_space_round_trips_for_the_crf_and_wandb(name):
 def test_caffe_space_is_bgr_0_255_minus_the_caffe_mean():
     raw = torch.tensor([[[[10, 20, 30]]]], dtype=torch.uint8)  # one RGB pixel
     x = input_space("caffe_bgr255").normalize(raw)[0, :, 0, 0]
-    expected = torch.tensor([30 - CAFFE_MEAN_BGR[0], 20 - CAFFE_MEAN_BGR[1], 10 - CAFFE_MEAN_BGR[2]])
+    expected = torch.tensor(
+        [30 - CAFFE_MEAN_BGR[0], 20 - CAFFE_MEAN_BGR[1], 10 - CAFFE_MEAN_BGR[2]]
+    )
     assert torch.allclose(x, expected)
     rgb = input_space("rgb_imagenet").normalize(raw)[0, :, 0, 0]
     assert torch.allclose(rgb, (torch.tensor([10, 20, 30]) / 255 - torch.tensor(
@@ -49,8 +51,10 @@ def test_caffe_space_is_bgr_0_255_minus_the_caffe_mean():
 
 
 def test_datasets_module_and_wandb_images_read_the_input_space():
-    cfg = compose_cfg("data=synthetic", "data.input_space=caffe_bgr255",
-                      "data.image_size=[24,32]", "data.lengths={train: 4, val: 4, test: 4}")  # fmt: skip
+    cfg = compose_cfg(
+        "data=synthetic", "data.input_space=caffe_bgr255", "data.image_size=[24,32]",
+        "data.lengths={train: 4, val: 4, test: 4}",
+    )  # fmt: skip
     dm = instantiate(cfg.data)
     dm.setup("fit")
     batch = next(iter(dm.val_dataloader()))
@@ -66,7 +70,7 @@ def test_datasets_module_and_wandb_images_read_the_input_space():
     assert torch.equal(module.images_of(no_raw), batch["raw"])  # the CRF's image
 
 
-# -- 2. weight files --------------------------------------------------------------------------------
+# -- 2. weight files ------------------------------------------------------------------------------
 def test_caffe_vgg16_in_torchvision_layout_loads_whole_and_changes_the_output(tmp_path):
     """The public FCN port distributes Caffe's VGG16 in torchvision's VGG16 layout
     (features.N / classifier.0|3|6): every backbone tensor is filled, nothing is left
@@ -139,7 +143,7 @@ def deeplab_v2_state_dict(net: ResNet, num_classes: int, prefix: str = "base.") 
         out[prefix + theirs] = (
             value.clone() if value.dtype == torch.long else torch.rand(value.shape, generator=g)
         )
-    for j, rate in enumerate((6, 12, 18, 24)):
+    for j in range(4):  # rates 6, 12, 18, 24
         out[f"{prefix}aspp.c{j}.weight"] = torch.randn(num_classes, 2048, 3, 3, generator=g) * 0.01
         out[f"{prefix}aspp.c{j}.bias"] = torch.randn(num_classes, generator=g)
     return out
@@ -164,11 +168,15 @@ def test_deeplab_v2_weights_file_loads_strictly_into_the_msra_resnet(tmp_path):
     # unknown and missing keys are errors that list them
     torch.save({**sd, "base.layer9.extra.weight": torch.zeros(1)}, tmp_path / "unknown.pth")
     with pytest.raises(Exception, match=r"(?s)not in the accepted layout.*base.layer9.extra"):
-        build_net("deeplab_v2", overrides[0], f"model.net.backbone.pretrained={tmp_path / 'unknown.pth'}")
+        build_net(
+            "deeplab_v2", overrides[0], f"model.net.backbone.pretrained={tmp_path / 'unknown.pth'}"
+        )
     del sd["base.layer5.block3.increase.conv.weight"]
     torch.save(sd, tmp_path / "missing.pth")
     with pytest.raises(Exception, match=r"missing layer4.2.conv3.weight"):
-        build_net("deeplab_v2", overrides[0], f"model.net.backbone.pretrained={tmp_path / 'missing.pth'}")
+        build_net(
+            "deeplab_v2", overrides[0], f"model.net.backbone.pretrained={tmp_path / 'missing.pth'}"
+        )
     with pytest.raises(Exception, match=r"set model.net.backbone.style=msra"):
         build_net("deeplab_v2", f"model.net.backbone.pretrained={file}")
 

@@ -5,9 +5,10 @@ A rule is ``{params: <glob or list of globs>, kind: any|weight|bias|norm, lr_mul
 decay_mult}``; parameter names are the network's (``head.fc.6.bias``,
 ``backbone.layer4.0.conv2.weight``); ``kind`` (one or a list) narrows a rule to biases,
 normalisation layers' parameters or the remaining weights (``kind: [norm, bias],
-decay_mult: 0``: weight decay on conv and linear weights only, as DeepLab v3). The first rule that matches a parameter
-decides its multipliers; unmatched parameters get 1 and 1. Frozen parameters
-(``requires_grad=False``: fixed FCN upsampling, frozen BN) are left out of the optimizer.
+decay_mult: 0``: weight decay on conv and linear weights only, as DeepLab v3). The first
+rule that matches a parameter decides its multipliers; unmatched parameters get 1 and 1.
+Frozen parameters (``requires_grad=False``: fixed FCN upsampling, frozen BN) are left out
+of the optimizer.
 Every group carries ``lr_mult`` and ``decay_mult``; schedulers scale every group's lr by
 the same factor, so the ratios between groups hold for the whole run.
 """
@@ -71,7 +72,9 @@ def param_groups(
             continue
         mults = (1.0, 1.0)
         for i, (patterns, rule_kinds, lr_mult, decay_mult) in enumerate(checked):
-            if ("any" in rule_kinds or kinds[name] in rule_kinds) and any(fnmatch.fnmatchcase(name, g) for g in patterns):
+            if ("any" in rule_kinds or kinds[name] in rule_kinds) and any(
+                fnmatch.fnmatchcase(name, g) for g in patterns
+            ):
                 mults, used[i] = (lr_mult, decay_mult), used[i] + 1
                 break
         group = groups.setdefault(

@@ -51,9 +51,9 @@ def border_weights(
             closer = dist < d1
             d2 = np.where(closer, d1, np.minimum(d2, dist))
             d1 = np.where(closer, dist, d1)
-    border = np.where(
-        d2 < inf, w0 * np.exp(-((d1 + d2) ** 2) / (2.0 * sigma**2)), 0.0
-    ).astype(np.float32)
+    border = np.where(d2 < inf, w0 * np.exp(-((d1 + d2) ** 2) / (2.0 * sigma**2)), 0.0).astype(
+        np.float32
+    )
     wc = np.ones((h, w), np.float32)
     if class_weights is not None:
         table = np.asarray(list(class_weights), np.float32)

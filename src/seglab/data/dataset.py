@@ -1,8 +1,9 @@
 """One sample = image + label map, checked, augmented and turned into tensors.
 
-A batch is a dict: ``image`` (float 3xHxW in the data's input space, ``data.input_space``), ``mask`` (long, HxW, ignore =
-void), ``raw`` (uint8 HxWx3, the augmented image before normalisation, for the CRF and
-for W&B overlays) and ``name`` (file stem, for error messages and predictions).
+A batch is a dict: ``image`` (float 3xHxW in the data's input space,
+``data.input_space``), ``mask`` (long, HxW, ignore = void), ``raw`` (uint8 HxWx3, the
+augmented image before normalisation, for the CRF and for W&B overlays) and ``name``
+(file stem, for error messages and predictions).
 """
 
 from __future__ import annotations

@@ -96,8 +96,13 @@ def _vgg_to_seglab(module: nn.Module, sd: dict[str, Tensor]) -> dict[str, Tensor
 #   layer{2..5}.block{i}.{reduce, conv3x3, increase, shortcut}.{conv.weight, bn.*}
 #   aspp.c{j}.{weight, bias}                                          the ASPP classifier
 # (older versions: ``proj`` for ``shortcut``, ``aspp.stages.c{j}``).
-_MSRA_UNITS = {"reduce": "conv1|bn1", "conv3x3": "conv2|bn2", "increase": "conv3|bn3",
-               "shortcut": "downsample.0|downsample.1", "proj": "downsample.0|downsample.1"}  # fmt: skip
+_MSRA_UNITS = {
+    "reduce": "conv1|bn1",
+    "conv3x3": "conv2|bn2",
+    "increase": "conv3|bn3",
+    "shortcut": "downsample.0|downsample.1",
+    "proj": "downsample.0|downsample.1",
+}
 _MSRA_KEY = re.compile(r"^layer(\d)\.block(\d+)\.(\w+)\.(conv|bn)\.(\w+)$")
 _MSRA_STEM = re.compile(r"^layer1\.conv1\.(conv|bn)\.(\w+)$")
 _MSRA_ASPP = re.compile(r"^aspp\.(?:stages\.)?c(\d+)\.(weight|bias)$")
