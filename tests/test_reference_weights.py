@@ -194,7 +194,10 @@ def test_caffe_learning_rates_on_normalised_inputs_warn_with_the_fix(caplog):
     assert [r.message for r in caplog.records].count(message) == 1  # once
     for experiment in ("voc_fcn32s", "voc_fcn8s_atonce", "voc_fcn32s_torchvision",
                        "voc_fcn8s_torchvision"):  # fmt: skip
-        assert mismatches(compose_cfg(f"experiment={experiment}", "model.init_from=/x")) == []
+        given = ["model.init_from=/x", "model.net.backbone.pretrained=/x.pth"]
+        if experiment.endswith("_torchvision"):
+            given = given[:1]  # pretrained=imagenet
+        assert mismatches(compose_cfg(f"experiment={experiment}", *given)) == []
     swapped = compose_cfg("experiment=voc_fcn32s_torchvision", "data.input_space=caffe_bgr255")
     assert "pretrained=imagenet" in mismatches(swapped)[0]
 

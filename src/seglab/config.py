@@ -11,6 +11,7 @@ from typing import Any
 
 from hydra.errors import HydraException, InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf.errors import OmegaConfBaseException
 
 from seglab.errors import SeglabError, clean_message
 
@@ -63,6 +64,17 @@ def lightning_message(text: str) -> str:
     return f"{text} (a Lightning Trainer setting: see trainer.* in the config)"
 
 
+def omegaconf_message(exc: Exception) -> str:
+    """OmegaConf's error without its bookkeeping lines; a seglab error raised by one of
+    our resolvers (``${required:…}``) in its own words."""
+    text = (getattr(exc, "msg", None) or str(exc)).split("\n    full_key:")[0]
+    for name in ("ConfigError", "DataError", "SeglabError"):
+        prefix = f"{name} raised while resolving interpolation: "
+        if text.startswith(prefix):
+            return text[len(prefix) :].strip()
+    return text.strip()
+
+
 def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
     """Print user-caused errors as one message (no traceback) and exit with status 2.
 
@@ -86,6 +98,8 @@ def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
                 message = f"could not build an object from the config: {exc}"
         except HydraException as exc:
             message = str(exc)
+        except OmegaConfBaseException as exc:  # a value that cannot be resolved
+            message = omegaconf_message(exc)
         except MisconfigurationException as exc:  # e.g. resuming past the new max_epochs
             message = lightning_message(str(exc))
         log.error(message)

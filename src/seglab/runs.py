@@ -40,7 +40,8 @@ def _optuna_storage(sweep_dir: str) -> str:
 def register_resolvers() -> None:
     """``${uid:}`` (process token for folder names), ``${wandb_offline:}``,
     ``${optuna_storage:<sweep dir>}``, ``${previous_job:<sweep dir>,<job num>}`` and
-    ``${slurm_gpus:<accelerator>,<devices>}`` (GPUs a SLURM job asks for)."""
+    ``${slurm_gpus:<accelerator>,<devices>}`` (GPUs a SLURM job asks for) and
+    ``${required:<key>,<what>}`` (a value the recipe needs from the user)."""
     if not OmegaConf.has_resolver("uid"):
         OmegaConf.register_new_resolver("uid", lambda: _PROCESS_TOKEN)
     if not OmegaConf.has_resolver("wandb_offline"):
@@ -54,6 +55,15 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("previous_job", previous_job)
     if not OmegaConf.has_resolver("slurm_gpus"):
         OmegaConf.register_new_resolver("slurm_gpus", slurm_gpus)
+    if not OmegaConf.has_resolver("required"):
+        OmegaConf.register_new_resolver("required", required)
+
+
+def required(key: str, what: str) -> Any:
+    """``${required:<key>,<what>}``: a value a recipe cannot run without (a weights file
+    that cannot be downloaded, an earlier stage's checkpoint). Giving ``key`` on the
+    command line replaces the interpolation; reading it unset ends with one message."""
+    raise ConfigError(f"{key} is required by this recipe: give {what} ({key}=<path>)")
 
 
 def slurm_gpus(accelerator: str, devices: Any) -> int | None:
