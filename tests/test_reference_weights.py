@@ -86,6 +86,11 @@ def test_caffe_vgg16_in_torchvision_layout_loads_whole_and_changes_the_output(tm
     report = loaded.backbone.pretrained_report
     assert report.new == [] and report.mismatched == []
     assert len(report.loaded) == 13 * 2 + 2 * 2  # 13 convs + fc6/fc7, weight and bias
+    assert len(vgg.state_dict()) - len(report.loaded) == 2  # left over: fc8 (classifier.6)
+    reseg = build_net("reseg", f"model.net.backbone.pretrained={file}", num_classes=3)
+    assert reseg.backbone.pretrained_report.new == []  # the same file: conv1_1 .. conv3_3
+    assert len(reseg.backbone.pretrained_report.loaded) == 7 * 2
+    assert torch.equal(reseg.backbone.stages[2][4].weight, vgg.features[14].weight)
     assert torch.equal(loaded.backbone.stages[4][4].weight, vgg.features[28].weight)
     assert torch.equal(loaded.backbone.fc[0].weight.flatten(1), vgg.classifier[0].weight)
     x = torch.randn(1, 3, 40, 40)
