@@ -344,5 +344,8 @@ def test_two_nodes_of_one_process_match_one_process(tmp_path):
     two_nodes = val_per_epoch(run)[-1]
     single = one_process_miou(run, tmp_path, per_device_batch=3)
     print(f"val/mIoU: 2 nodes x 1 process {two_nodes:.8f}, one process {single:.8f}")
-    assert two_nodes > 0.2
+    # no learning threshold: after 3 tiny epochs the score depends on the CPU (0.155 and
+    # 0.153 on faster machines, below a former 0.2 bar, with the equality holding); the
+    # equality with one process is what this test is for
+    assert 0.0 < two_nodes <= 1.0
     assert single == pytest.approx(two_nodes, abs=1e-6)
