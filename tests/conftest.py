@@ -82,6 +82,12 @@ def csv_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def optimizer_of(module):
+    """The optimizer ``configure_optimizers`` builds (with or without a scheduler)."""
+    built = module.configure_optimizers()
+    return built["optimizer"] if isinstance(built, dict) else built
+
+
 def val_per_epoch(run_dir: Path, key: str = "val/mIoU") -> list[float]:
     return [float(r[key]) for r in csv_rows(run_dir) if r.get(key)]
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import optimizer_of
 from hydra.utils import instantiate
 from omegaconf import open_dict
 from test_zoo import build_net, compose_cfg
@@ -226,8 +227,7 @@ def test_deeplab_v3_head_and_decay_follow_the_authors_code():
     assert head[0].project[-1].p == 0.1  # dropout after the projection
     bns = [m for m in module.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and all(m.momentum == pytest.approx(0.0003) for m in bns)  # decay 0.9997
-    optimizer = module.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer = optimizer_of(module)
     decay = {}
     for group in optimizer.param_groups:
         for name in group["names"]:
@@ -266,8 +266,7 @@ def test_each_paper_experiment_trains_a_step_on_generated_data(experiment):
     batch = next(iter(dm.train_dataloader()))
     module = instantiate(cfg.model).train()
     module.trainer = L.Trainer(max_steps=10, max_epochs=-1, logger=False)  # schedule length
-    optimizer = module.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer = optimizer_of(module)
     torch.manual_seed(0)
     loss = module.training_loss(batch["image"], batch["mask"])
     loss.backward()

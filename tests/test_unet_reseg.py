@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, report_jobs, run_cli
+from conftest import SMALL, optimizer_of, report_jobs, run_cli
 from hydra.utils import instantiate
 from PIL import Image
 from test_zoo import build_net, compose_cfg
@@ -216,8 +216,7 @@ def test_reseg_frozen_vgg_does_not_change_in_a_training_step(tmp_path):
     assert not any(m.training for m in trunk_layers)  # the frozen trunk stays in eval mode
     before = {k: v.clone() for k, v in module.net.backbone.state_dict().items()}
     head_before = {k: v.clone() for k, v in module.net.head.state_dict().items()}
-    optimizer = module.configure_optimizers()
-    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    optimizer = optimizer_of(module)
     x, y = torch.randn(2, 3, 32, 40), torch.randint(0, 5, (2, 32, 40))
     module.training_loss(x, y).backward()
     optimizer.step()

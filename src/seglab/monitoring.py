@@ -174,6 +174,8 @@ class WandbDashboard(Callback):
         if trainer.sanity_checking or not self._runs(trainer) or outputs is None:
             return
         preds = outputs["preds"]
+        if len(self.examples) >= self.log_images:
+            return
         images = image_of(batch, space_of(trainer))
         for i in range(len(preds)):
             if len(self.examples) >= self.log_images:

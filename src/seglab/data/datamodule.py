@@ -79,9 +79,6 @@ class SegDataModule(L.LightningDataModule):
         self.class_weights = list(class_weights) if class_weights else None
         # how images become inputs (and back, for the CRF and overlays): data.input_space
         self.space = make_input_space(input_space, mean, std)
-        self.input_space = input_space
-        self.mean = list(mean) if mean is not None else None
-        self.std = list(std) if std is not None else None
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers

@@ -18,6 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from seglab.data.input_space import InputSpace
 from seglab.data.input_space import input_space as make_input_space
 from seglab.errors import DataError
 
@@ -87,11 +88,16 @@ class SegmentationDataset(Dataset):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         augment: Any | None = None,
-        input_space: str = "rgb_imagenet",
+        input_space: str | InputSpace = "rgb_imagenet",
     ) -> None:
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        self.space = make_input_space(input_space, mean, std)
+        # a data module hands over its InputSpace; a name (+ mean / std) builds one
+        self.space = (
+            input_space
+            if isinstance(input_space, InputSpace)
+            else make_input_space(input_space, mean, std)
+        )
         self.augment = augment
         self.cached: list[tuple[np.ndarray, np.ndarray]] | None = None
 

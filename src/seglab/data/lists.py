@@ -133,8 +133,6 @@ class ListDataModule(SegDataModule):
             label_suffix=self.label_suffix,
             num_classes=self.num_classes,
             ignore_index=self.ignore_index,
-            mean=self.mean,
-            input_space=self.input_space,
-            std=self.std,
+            input_space=self.space,
             augment=augment,
         )

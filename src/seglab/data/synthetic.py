@@ -99,8 +99,6 @@ class SyntheticDataModule(SegDataModule):
             seed=self.seed * 10 + split_seed,
             num_classes=self.num_classes,
             ignore_index=self.ignore_index,
-            mean=self.mean,
-            input_space=self.input_space,
-            std=self.std,
+            input_space=self.space,
             augment=augment,
         )

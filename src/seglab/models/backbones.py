@@ -22,6 +22,19 @@ log = logging.getLogger(__name__)
 _NORM = nn.modules.batchnorm._BatchNorm
 
 
+def set_bn_momentum(module: nn.Module, momentum: float | None, key: str) -> None:
+    """Every BN's momentum in ``module`` (PyTorch's convention: 1 − TensorFlow's decay;
+    DeepLab v3's 0.9997 is 0.0003); null keeps PyTorch's 0.1. ``key`` names the config
+    value in the error."""
+    if momentum is None:
+        return
+    if not 0.0 < momentum <= 1.0:
+        raise ValueError(f"{key} must be in (0, 1] or null, got {momentum}")
+    for m in module.modules():
+        if isinstance(m, _NORM):
+            m.momentum = momentum
+
+
 class FreezableBN(nn.Module):
     """A backbone whose BatchNorm, or whole self, can be frozen.
 
@@ -36,21 +49,8 @@ class FreezableBN(nn.Module):
     freeze_bn: bool = False
     frozen: bool = False
 
-    def _set_bn_momentum(self, momentum: float | None) -> None:
-        """Every BN's momentum (PyTorch's convention: 1 − TensorFlow's decay); null keeps
-        PyTorch's 0.1."""
-        if momentum is None:
-            return
-        if not 0.0 < momentum <= 1.0:
-            raise ValueError(
-                f"model.net.backbone.bn_momentum must be in (0, 1] or null, got {momentum}"
-            )
-        for m in self.modules():
-            if isinstance(m, _NORM):
-                m.momentum = momentum
-
-    def _freeze_bn(self, freeze: bool, whole: bool = False, pretrained: str | None = None) -> None:
-        self.freeze_bn, self.frozen = freeze or whole, whole
+    def _freeze(self, freeze_bn: bool, whole: bool, pretrained: str | None) -> None:
+        self.freeze_bn, self.frozen = freeze_bn or whole, whole
         if whole and not pretrained:
             log.warning(
                 "model.net.backbone.freeze=true without model.net.backbone.pretrained: the "
@@ -58,7 +58,7 @@ class FreezableBN(nn.Module):
             )
         if whole:
             self.requires_grad_(False)
-        elif freeze:
+        elif freeze_bn:
             for m in self.modules():
                 if isinstance(m, _NORM):
                     m.requires_grad_(False)
@@ -194,8 +194,8 @@ class VGG16(FreezableBN):
                 self.unused_pretrained = {
                     k: v for k, v in sd.items() if k.startswith("classifier.")
                 }
-        self._set_bn_momentum(bn_momentum)
-        self._freeze_bn(freeze_bn, freeze, pretrained)
+        set_bn_momentum(self, bn_momentum, "model.net.backbone.bn_momentum")
+        self._freeze(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats: dict[str, Tensor] = {}
@@ -312,14 +312,14 @@ class ResNet(FreezableBN):
         strides["out"] = strides["c5"]
         self.geometry = {k: Geometry(float(s), 0.0) for k, s in strides.items()}
         self.channels = {"c2": 256, "c3": 512, "c4": 1024, "c5": 2048, "out": 2048}
-        self._set_bn_momentum(bn_momentum)
+        set_bn_momentum(self, bn_momentum, "model.net.backbone.bn_momentum")
         self.unused_pretrained: dict[str, Tensor] | None = None
         if pretrained:
             source = load_pretrained(self, pretrained, f"resnet{depth}")
-            # a DeepLab v2 file's ASPP: handed to a head that takes it (the Segmenter)
-            self.unused_pretrained = {k: v for k, v in source.items() if ".aspp." in f".{k}"}
-            self.unused_pretrained = self.unused_pretrained or None
-        self._freeze_bn(freeze_bn, freeze, pretrained)
+            # a DeepLab v2 file's ASPP (aspp.c{j}.*): handed to a head that takes it
+            aspp = {k: v for k, v in source.items() if k.startswith("aspp.")}
+            self.unused_pretrained = aspp or None
+        self._freeze(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -372,8 +372,8 @@ class MobileNetV3Large(FreezableBN):
         self.geometry = {k: Geometry(float(shapes[i][0]), 0.0) for k, i in taps.items()}
         if pretrained:
             load_pretrained(self, pretrained, "mobilenet_v3_large")
-        self._set_bn_momentum(bn_momentum)
-        self._freeze_bn(freeze_bn, freeze, pretrained)
+        set_bn_momentum(self, bn_momentum, "model.net.backbone.bn_momentum")
+        self._freeze(freeze_bn, freeze, pretrained)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats, outputs = {}, {}

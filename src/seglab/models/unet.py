@@ -18,7 +18,7 @@ import math
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seglab.models.backbones import FreezableBN
+from seglab.models.backbones import FreezableBN, set_bn_momentum
 from seglab.models.geometry import Geometry
 
 _CHANNELS = [64, 128, 256, 512, 1024]
@@ -120,8 +120,8 @@ class UNetEncoder(FreezableBN):
                     "(the paper trains from scratch); give a weights file or null"
                 )
             load_matching(self, read_state_dict(pretrained))
-        self._set_bn_momentum(bn_momentum)
-        self._freeze_bn(freeze_bn, freeze, pretrained)
+        set_bn_momentum(self, bn_momentum, "model.net.backbone.bn_momentum")
+        self._freeze(freeze_bn, freeze, pretrained)
 
     @staticmethod
     def tile_size(size: int) -> int:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from seglab.errors import ConfigError
+from seglab.models.backbones import set_bn_momentum
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
 from seglab.models.weights import decimate_vgg_fc
@@ -183,8 +184,6 @@ class DeepLabV3Head(nn.Sequential):
         in_ch = feature_channels(channels, feature, "deeplab_v3")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"model.net.head.dropout must be in [0, 1), got {dropout}")
-        if not 0.0 < bn_momentum <= 1.0:
-            raise ValueError(f"model.net.head.bn_momentum must be in (0, 1], got {bn_momentum}")
         stride = geometry[feature].stride
         factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
         self.rates = scaled_rates([int(r * factor) for r in rates], rate_scale)
@@ -199,9 +198,7 @@ class DeepLabV3Head(nn.Sequential):
             ]
         layers.append(nn.Conv2d(aspp_channels, num_classes, 1))
         super().__init__(*layers)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.momentum = bn_momentum
+        set_bn_momentum(self, bn_momentum, "model.net.head.bn_momentum")
         self.feature = feature
 
     def forward(self, features: dict[str, Tensor], size: tuple[int, int] | None = None) -> Tensor:
