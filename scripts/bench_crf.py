@@ -21,13 +21,12 @@ from seglab.crf import DenseCRF, TorchDenseCRF
 
 
 def fake_inputs(data_root: str, frames: int):
-    from seglab.data.lists import ListDataset
+    from pathlib import Path
 
-    ds = ListDataset(
-        data_root,
-        "val.txt",
-        "val",
-        "valannot",
+    from seglab.data.lists import PairedDataset, list_pairs
+
+    ds = PairedDataset(
+        list_pairs(Path(data_root), "val.txt", "val", "valannot"),
         num_classes=11,
         ignore_index=11,
         mean=[0.0] * 3,

@@ -41,7 +41,8 @@ def register_resolvers() -> None:
     """``${uid:}`` (process token for folder names), ``${wandb_offline:}``,
     ``${optuna_storage:<sweep dir>}``, ``${previous_job:<sweep dir>,<job num>}`` and
     ``${slurm_gpus:<accelerator>,<devices>}`` (GPUs a SLURM job asks for) and
-    ``${required:<key>,<what>}`` (a value the recipe needs from the user)."""
+    ``${required:<key>,<what>}`` (a value the recipe needs from the user) and
+    ``${class_table:<file>,<key>}`` (a classes file's names, colours, count)."""
     if not OmegaConf.has_resolver("uid"):
         OmegaConf.register_new_resolver("uid", lambda: _PROCESS_TOKEN)
     if not OmegaConf.has_resolver("wandb_offline"):
@@ -57,6 +58,10 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("slurm_gpus", slurm_gpus)
     if not OmegaConf.has_resolver("required"):
         OmegaConf.register_new_resolver("required", required)
+    if not OmegaConf.has_resolver("class_table"):
+        from seglab.data.classes import class_table
+
+        OmegaConf.register_new_resolver("class_table", class_table)
 
 
 def required(key: str, what: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -61,6 +62,7 @@ class SegDataModule(L.LightningDataModule):
         seed: int = 0,
         cache: bool = False,
         input_space: str = "rgb_imagenet",
+        root: str | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) != num_classes:
@@ -73,6 +75,8 @@ class SegDataModule(L.LightningDataModule):
                 f"data.on_bad_sample='{on_bad_sample}' is not one of {BAD_SAMPLE_POLICIES}."
             )
         self.name = name
+        # where the files are (None: a data set that generates its samples)
+        self.root = Path(root) if root else None
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names = list(class_names)
         self.class_colors = [list(c) for c in class_colors] if class_colors else None
@@ -95,6 +99,28 @@ class SegDataModule(L.LightningDataModule):
     # -- to implement -------------------------------------------------------------------
     def make_dataset(self, split: str, augment: Any | None) -> SegmentationDataset:
         raise NotImplementedError
+
+    root_hint = "the data set's folder"
+
+    def require_root(self) -> Path:
+        """``data.root`` as a folder, or one line saying what it should hold."""
+        if self.root is None or not self.root.is_dir():
+            raise DataError(f"data.root={self.root} is not a folder. Point it at {self.root_hint}.")
+        return self.root
+
+    def dataset_kwargs(self, augment: Any | None) -> dict[str, Any]:
+        """What every data set of this module shares (classes, input space, augmentation)."""
+        return {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "input_space": self.space,
+            "augment": augment,
+        }
+
+    def label_ids(self, labels: Any) -> Any:
+        """Predicted class indices → the data set's own label ids (files its official
+        evaluation reads); None where the classes are the ids."""
+        return None
 
     def has_split(self, split: str) -> bool:
         """Whether ``split`` can be built (``test: auto`` tests only where it can)."""

@@ -56,19 +56,20 @@ def read_label(path: Path) -> np.ndarray:
 
 
 def check_pair(
-    image: np.ndarray, mask: np.ndarray, name: str, num_classes: int, ignore_index: int
+    image: np.ndarray, mask: np.ndarray, where: str, num_classes: int, ignore_index: int
 ) -> None:
-    """Raise a DataError naming the sample when image and label cannot be used together."""
+    """Raise a DataError naming the sample (``where``: its label file, or its name) when
+    image and label cannot be used together."""
     if image.shape[:2] != mask.shape[:2]:
         raise DataError(
-            f"sample '{name}': image is {image.shape[1]}x{image.shape[0]} but its label map is "
+            f"{where}: image is {image.shape[1]}x{image.shape[0]} but its label map is "
             f"{mask.shape[1]}x{mask.shape[0]} (width x height). Both must have the same size."
         )
     bad = (mask < 0) | ((mask >= num_classes) & (mask != ignore_index))
     if bad.any():
         values = np.unique(mask[bad]).tolist()[:10]
         raise DataError(
-            f"sample '{name}': label values {values} are outside [0, {num_classes}) and are not "
+            f"{where}: label values {values} are outside [0, {num_classes}) and are not "
             f"the ignore value {ignore_index}. Check data.num_classes / data.ignore_index or "
             "the label file."
         )
@@ -115,11 +116,15 @@ class SegmentationDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def source(self, index: int) -> str:
+        """Where sample ``index`` comes from, for error messages (its label file)."""
+        return f"sample '{self.names[index]}'"
+
     def checked(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if self.cached is not None:
             return self.cached[index]
         image, mask = self.load(index)
-        check_pair(image, mask, self.names[index], self.num_classes, self.ignore_index)
+        check_pair(image, mask, self.source(index), self.num_classes, self.ignore_index)
         return image, mask
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:

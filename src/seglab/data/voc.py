@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seglab.data.lists import ListDataModule, ListDataset
+from seglab.data.lists import ListDataModule, PairedDataset
 from seglab.errors import DataError
 
 VOC_SPLITS = {
@@ -48,7 +48,7 @@ class VOCDataModule(ListDataModule):
         "python scripts/download_voc.py <folder> fetches it where there is internet"
     )
 
-    def make_dataset(self, split: str, augment: Any | None) -> ListDataset:
+    def make_dataset(self, split: str, augment: Any | None) -> PairedDataset:
         s = self.splits.get(split, {})
         if split == "train_aug" and self.root.is_dir():
             missing = [
