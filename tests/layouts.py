@@ -48,6 +48,9 @@ def write_cityscapes(root: Path, per_city: int = 3, size=(32, 64), seed=0) -> Pa
                 ids[2:3] = 4  # static (void)
                 _save(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image)
                 _save(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png", ids)
+                # no instances: ids below 1000 are classes (what the official script reads)
+                instances = root / "gtFine" / split / city / f"{stem}_gtFine_instanceIds.png"
+                _save(instances, ids.astype(np.int32))
     return root
 
 

@@ -161,7 +161,9 @@ def test_corrupt_image(tmp_path):
 def test_size_mismatch(tmp_path):
     write_segnet_layout(tmp_path, {"train": 2, "val": 1})
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "valannot" / "val_000.png")
-    with pytest.raises(DataError, match=r"'val_000': image is 32x24 but its label map is 10x10"):
+    with pytest.raises(
+        DataError, match=r"valannot/val_000.png: image is 32x24 but its label map is 10x10"
+    ):
         camvid(tmp_path).dataset("val")[0]
 
 
@@ -171,7 +173,7 @@ def test_label_out_of_range(tmp_path):
     label[0, :3] = [12, 40, 11]  # 11 is void and fine, 12 and 40 are not
     Image.fromarray(label).save(tmp_path / "valannot" / "val_000.png")
     with pytest.raises(
-        DataError, match=r"'val_000': label values \[12, 40\] are outside \[0, 11\)"
+        DataError, match=r"valannot/val_000.png: label values \[12, 40\] are outside \[0, 11\)"
     ):
         camvid(tmp_path).dataset("val")[0]
 

@@ -228,7 +228,8 @@ def test_reseg_frozen_vgg_does_not_change_in_a_training_step(tmp_path):
 
 def test_reseg_recipe_is_the_authors_loss_and_batch():
     cfg = compose_cfg("experiment=camvid_reseg")
-    assert cfg.data.batch_size == 5 and cfg.data.train_augment is None
+    assert cfg.data.batch_size == 5
+    assert cfg.data.train_augment._target_ == "seglab.data.augment.none"  # whole frames
     assert cfg.model.loss.normalization == "batch"  # summed per image, mean over the batch
     assert cfg.model.net.head.directions == "stacked"
     assert cfg.model.net.backbone.freeze and cfg.model.net.backbone.pretrained == "imagenet"

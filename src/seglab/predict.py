@@ -110,6 +110,11 @@ def predict(cfg: DictConfig) -> list[str]:
     )
     model.eval().to(device)
     colors = palette(data.class_colors, data.num_classes)
+    if cfg.get("label_ids") and data.label_ids(np.zeros((1, 1), dtype=np.int64)) is None:
+        raise SeglabError(
+            f"label_ids=true: data set '{data.name}' has no label ids other than its class "
+            "indices (the _labels.png files are its labels)"
+        )
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed: dict[str, str] = {}
@@ -121,6 +126,10 @@ def predict(cfg: DictConfig) -> list[str]:
             continue
         labels = predict_one(model, rgb, data.space, cfg, device)
         write_outputs(out_dir, file.stem, rgb, labels, colors, cfg.overlay_alpha)
+        if cfg.get("label_ids"):  # a folder of their own: one file per frame to match
+            (out_dir / "labelIds").mkdir(exist_ok=True)
+            ids = data.label_ids(labels).astype(np.uint8)
+            Image.fromarray(ids).save(out_dir / "labelIds" / f"{file.stem}.png")
     done = len(files) - len(failed)
     log.info("wrote labels, colour masks and overlays for %d image(s) to %s", done, out_dir)
     if failed:
