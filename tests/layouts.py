@@ -50,7 +50,7 @@ def write_cityscapes(root: Path, per_city: int = 3, size=(32, 64), seed=0) -> Pa
                 _save(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png", ids)
                 # no instances: ids below 1000 are classes (what the official script reads)
                 instances = root / "gtFine" / split / city / f"{stem}_gtFine_instanceIds.png"
-                _save(instances, ids.astype(np.int32))
+                _save(instances, ids.astype(np.uint16))
     return root
 
 

@@ -163,26 +163,21 @@ def written_config(
 ) -> str:
     """A data config: the source config with this inspection's overrides and values."""
     out: dict[str, Any] = {"defaults": [source, "_self_"]}
+    resolved = OmegaConf.to_container(data_cfg, resolve=True)
     for item in overrides:
         key = item.split("=", 1)[0].lstrip("+~")
         if key.startswith("data.") and "=" in item:
-            value = OmegaConf.select(data_cfg, key[len("data.") :])
-            value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-            node = out
             parts = key[len("data.") :].split(".")
+            value, node = resolved, out
+            for part in parts:
+                value = value[part]
             for part in parts[:-1]:
                 node = node.setdefault(part, {})
             node[parts[-1]] = value
     if "root" in out:
         out["root"] = str(Path(out["root"]).expanduser().resolve())
-    if "classes" in data_cfg:  # a classes file: written out, so the config stands alone
-        out.update(
-            num_classes=data_cfg.num_classes,
-            class_names=list(data_cfg.class_names),
-            class_colors=OmegaConf.to_container(data_cfg.class_colors)
-            if data_cfg.class_colors is not None
-            else None,
-        )
+    if "classes" in resolved:  # a classes file: written out, so the config stands alone
+        out.update({k: resolved[k] for k in ("num_classes", "class_names", "class_colors")})
     out.update(found)
     stamp = datetime.date.today().isoformat()
     header = (
@@ -238,7 +233,7 @@ def inspect(overrides: list[str], write: str | None, console: Console) -> dict[s
 
 @reports_errors
 def run(args: argparse.Namespace) -> None:
-    inspect(args.overrides, args.write, Console())
+    inspect(args.overrides, args.write, Console(soft_wrap=True))
 
 
 def main(argv: list[str] | None = None) -> None:
