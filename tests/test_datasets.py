@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, camvid_root, csv_rows, run_cli, run_dirs, write_segnet_layout
+from conftest import camvid_root, csv_rows, run_cli, run_dirs, write_segnet_layout
 from hydra.utils import instantiate
 from layouts import (
     CLASS_TO_CONTEXT59,
@@ -25,6 +25,7 @@ from layouts import (
     write_folder,
     write_pascal_context,
 )
+from omegaconf import DictConfig, open_dict
 from PIL import Image
 from test_train_cli import _fails
 from test_voc import write_voc
@@ -66,13 +67,18 @@ def test_each_augmentation_pipeline_is_written_once():
     restating = [
         p.relative_to(conf).as_posix()
         for p in conf.rglob("*.yaml")
-        if "albumentations." in p.read_text() or re.search(r"train_augment:\s*\n\s+_target_", p.read_text())
+        if "albumentations." in p.read_text()
+        or re.search(r"train_augment:\s*\n\s+_target_", p.read_text())
     ]
     assert restating == []  # pipelines live in seglab.data.augment, chosen by data/train_augment
     assert sorted(p.stem for p in (conf / "data" / "train_augment").glob("*.yaml")) == [
-        "crop_flip", "flip_jitter", "none", "resize_flip", "scale_crop_flip",
+        "crop_flip",
+        "flip_jitter",
+        "none",
+        "resize_flip",
+        "scale_crop_flip",
         "scale_crop_flip_jitter",
-    ]  # fmt: skip
+    ]
     for data_yaml in (conf / "data").glob("*.yaml"):  # each fits on one screen
         assert len(data_yaml.read_text().splitlines()) <= 45, data_yaml.name
 
@@ -80,16 +86,32 @@ def test_each_augmentation_pipeline_is_written_once():
 @pytest.mark.parametrize(
     "experiment, steps, scale",
     [
-        ("experiment=camvid_vgg16", ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip"], (-0.5, 1.0)),
-        ("experiment=camvid_fcn32s_cpu", ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip"], (-0.5, 0.0)),
+        (
+            "experiment=camvid_vgg16",
+            ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip"],
+            (-0.5, 1.0),
+        ),
+        (
+            "experiment=camvid_fcn32s_cpu",
+            ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip"],
+            (-0.5, 0.0),
+        ),
         ("experiment=voc_deeplab_v1", ["PadIfNeeded", "RandomCrop", "HorizontalFlip"], None),
-        ("experiment=voc_deeplab_v3", ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip"], (-0.5, 1.0)),
+        (
+            "experiment=voc_deeplab_v3",
+            ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip"],
+            (-0.5, 1.0),
+        ),
         ("experiment=camvid_cpu", ["Resize", "HorizontalFlip"], None),
-        ("data=camvid", ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip", "ColorJitter"], (-0.5, 0.5)),
+        (
+            "data=camvid",
+            ["RandomScale", "PadIfNeeded", "RandomCrop", "HorizontalFlip", "ColorJitter"],
+            (-0.5, 0.5),
+        ),
         ("data=synthetic", ["HorizontalFlip", "ColorJitter"], None),
         ("experiment=voc_fcn8s_torchvision", [], None),
     ],
-)  # fmt: skip
+)
 def test_recipes_pick_their_pipeline_and_set_only_numbers(experiment, steps, scale):
     cfg = compose_cfg(experiment, "model.init_from=x", "model.net.backbone.pretrained=null")
     augment = instantiate(cfg.data.train_augment)
@@ -113,9 +135,14 @@ def test_list_files_keep_relative_paths(tmp_path):
         (root / folder / "seq1").mkdir()
         for f in ("val_000.png", "val_001.png"):
             (root / folder / f).rename(root / folder / "seq1" / f)
-    (root / "val.txt").write_text("seq1/val_000.png seq1/val_000.png\nseq1/val_001.png seq1/val_001.png\n")
+    (root / "val.txt").write_text(
+        "seq1/val_000.png seq1/val_000.png\nseq1/val_001.png seq1/val_001.png\n"
+    )
     ds = datamodule("camvid", root).dataset("val")
-    assert [p.relative_to(root).as_posix() for p, _ in ds.pairs] == ["val/seq1/val_000.png", "val/seq1/val_001.png"]
+    assert [p.relative_to(root).as_posix() for p, _ in ds.pairs] == [
+        "val/seq1/val_000.png",
+        "val/seq1/val_001.png",
+    ]
     assert ds[1]["image"].shape[-2:] == (24, 32)
 
 
@@ -135,7 +162,15 @@ def test_cityscapes_label_ids_become_train_ids(trees):
     for i, (_, label_file) in enumerate(ds.pairs):
         raw = np.array(Image.open(label_file))
         mask = ds[i]["mask"].numpy()
-        for label_id, train_id in [(26, 13), (7, 0), (0, 255), (4, 255), (24, 11), (23, 10), (11, 2)]:
+        for label_id, train_id in [
+            (26, 13),
+            (7, 0),
+            (0, 255),
+            (4, 255),
+            (24, 11),
+            (23, 10),
+            (11, 2),
+        ]:
             if (raw == label_id).any():
                 assert mask[_first(raw, label_id)] == train_id, (label_id, train_id)
                 seen.add(label_id)
@@ -236,7 +271,9 @@ def test_folder_sizes_that_differ(tmp_path):
 
 def test_folder_colour_not_in_palette(tmp_path):
     def damage(root):
-        Image.fromarray(np.full((32, 48, 3), [1, 2, 3], np.uint8)).save(root / "masks" / "img_000.png")
+        Image.fromarray(np.full((32, 48, 3), [1, 2, 3], np.uint8)).save(
+            root / "masks" / "img_000.png"
+        )
         return root / "masks" / "img_000.png"
 
     assert "colour(s) [1, 2, 3]" in _folder_error(tmp_path, damage)
@@ -253,43 +290,82 @@ def test_folder_index_past_the_classes(tmp_path):
 # -- training on each layout, and the zoo on each ----------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(WRITERS))
-def test_training_on_each_layout_logs_val_miou(name, trees, tmp_path):
+def train_one_epoch(tmp_path: Path, data: str, root: Path) -> tuple[Path, list[float]]:
+    """A 1/8-width FCN-8s trained one epoch on a generated tree: its run folder and the
+    val mIoU it logged (FCN-8s: FCN-32s's 64x64 upsampling of 150 ADE20K classes costs
+    ~20 s on a CPU)."""
     run_cli(
-        "seglab-train", f"data={name}", f"data.root={trees[name]}", "trainer.max_epochs=1",
-        "data.crop_size=[32,32]", "data.batch_size=2", "data.num_workers=0", "logger=csv",
-        "model.net.backbone.width=0.125", cwd=tmp_path,
-    )  # fmt: skip
-    rows = csv_rows(run_dirs(tmp_path)[0])
-    miou = [float(r["val/mIoU"]) for r in rows if r.get("val/mIoU")]
+        "seglab-train",
+        f"data={data}",
+        f"data.root={root}",
+        "trainer.max_epochs=1",
+        "data.crop_size=[32,32]",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "logger=csv",
+        "model.net.backbone.width=0.125",
+        "model/head=fcn8s",
+        cwd=tmp_path,
+    )
+    run = run_dirs(tmp_path)[0]
+    return run, [float(r["val/mIoU"]) for r in csv_rows(run) if r.get("val/mIoU")]
+
+
+@pytest.mark.parametrize("name", ["ade20k", "pascal_context", "folder"])  # cityscapes: below
+def test_training_on_each_layout_logs_val_miou(name, trees, tmp_path):
+    _, miou = train_one_epoch(tmp_path, name, trees[name])
     assert len(miou) == 1 and 0 < miou[0] <= 1
 
 
 # backbones with a width knob are trained at 1/8 width: the test is the wiring, not the size
 NARROW = {"model.net.backbone.width=0.125"}
-WIDE_ONLY = {"deeplab_v2", "deeplab_v3", "deeplabv3_mobilenet_v3_large",
-             "deeplabv3_resnet50_torchvision", "fcn_resnet50_torchvision"}  # fmt: skip
+WIDE_ONLY = {
+    "deeplab_v2",
+    "deeplab_v3",
+    "deeplabv3_mobilenet_v3_large",
+    "deeplabv3_resnet50_torchvision",
+    "fcn_resnet50_torchvision",
+}
 DATA_SETS = ["camvid", "voc", "cityscapes", "ade20k", "pascal_context", "folder", "synthetic"]
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_every_model_trains_a_step_on_every_data_set(model, trees):
-    torch.manual_seed(0)
+@pytest.fixture(scope="module")
+def data_batches(trees) -> dict[str, tuple[DictConfig, dict]]:
+    """Each data set's composed config and one training batch of its generated tree."""
+    out = {}
     for data in DATA_SETS:
         root = [f"data.root={trees[data]}"] if data in trees else ["data.image_size=[32,48]"]
-        cfg = compose_cfg(
-            f"model={model}", f"data={data}", *root, "data.batch_size=2", "data.crop_size=[32,48]",
-            "data.num_workers=0", *(() if model in WIDE_ONLY else NARROW),
-        )  # fmt: skip
+        small = ["data.batch_size=2", "data.crop_size=[32,48]", "data.num_workers=0"]
+        cfg = compose_cfg(f"data={data}", *root, *small)
         dm = instantiate(cfg.data)
         dm.setup("fit")
-        batch = next(iter(dm.train_dataloader()))
+        out[data] = (cfg.data, next(iter(dm.train_dataloader())))
+    return out
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_a_step_on_every_data_set(model, data_batches):
+    torch.manual_seed(0)
+    cfg = compose_cfg(f"model={model}", *(() if model in WIDE_ONLY else NARROW))
+    for data, (data_cfg, batch) in data_batches.items():
+        with open_dict(cfg):
+            cfg.data = data_cfg  # the model's ${data.num_classes}, ignore index, names
         module = instantiate(cfg.model)
-        assert module.net(batch["image"][:1]).shape[1] == dm.num_classes, (model, data)
+        assert module.num_classes == data_cfg.num_classes
+        # cross-entropy refuses labels past the head's classes: the loss checks the wiring
         loss = module.training_loss(batch["image"], batch["mask"])
         loss.backward()
         grads = [p.grad for p in module.parameters() if p.grad is not None]
         assert torch.isfinite(loss) and grads and any(g.abs().sum() > 0 for g in grads), data
+
+
+def test_a_batch_without_labelled_pixels_has_no_loss_not_nan():
+    from seglab.losses import SegmentationCrossEntropy
+
+    logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+    loss = SegmentationCrossEntropy(ignore_index=255)(logits, torch.full((2, 4, 4), 255))
+    loss.backward()
+    assert loss.item() == 0 and torch.equal(logits.grad, torch.zeros_like(logits))
 
 
 # -- seglab-data ---------------------------------------------------------------------------------
@@ -298,19 +374,31 @@ def test_every_model_trains_a_step_on_every_data_set(model, trees):
 def test_inspect_writes_a_folder_config_that_trains(trees, tmp_path):
     out = tmp_path / "conf" / "data" / "mine.yaml"
     proc = run_cli(
-        "seglab-data", "inspect", "data=folder", f"data.root={trees['folder']}",
-        "data.val_fraction=0.3", "--write", str(out), cwd=tmp_path,
-    )  # fmt: skip
+        "seglab-data",
+        "inspect",
+        "data=folder",
+        f"data.root={trees['folder']}",
+        "data.val_fraction=0.3",
+        "--write",
+        str(out),
+        cwd=tmp_path,
+    )
     assert "split train: 7 samples; sizes 48x32 (7)" in proc.stdout
     assert "median-frequency class weights" in proc.stdout
     written = yaml.safe_load(out.read_text())
     assert written["defaults"] == ["folder", "_self_"] and written["val_fraction"] == 0.3
     assert written["class_names"][1] == "disc" and len(written["class_weights"]) == 5
     run_cli(
-        "seglab-train", "data=mine", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-        "trainer.max_epochs=1", "data.crop_size=[32,32]", "data.num_workers=0", "logger=csv",
-        "model.loss.class_weights=${data.class_weights}", cwd=tmp_path,
-    )  # fmt: skip
+        "seglab-train",
+        "data=mine",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        "trainer.max_epochs=1",
+        "data.crop_size=[32,32]",
+        "data.num_workers=0",
+        "logger=csv",
+        "model.loss.class_weights=${data.class_weights}",
+        cwd=tmp_path,
+    )
     rows = csv_rows(run_dirs(tmp_path)[0])
     assert any(r.get("val/mIoU") for r in rows)
 
@@ -319,7 +407,10 @@ def test_inspect_names_missing_files(trees, tmp_path):
     root = write_cityscapes(tmp_path / "cs", per_city=2)
     (root / "gtFine" / "val" / "lindau" / "lindau_000001_000019_gtFine_labelIds.png").unlink()
     proc = run_cli("seglab-data", "inspect", "data=cityscapes", f"data.root={root}", cwd=tmp_path)
-    assert "split val: 3 samples" in proc.stdout and "lindau_000001_000019_gtFine_labelIds" in proc.stdout
+    assert (
+        "split val: 3 samples" in proc.stdout
+        and "lindau_000001_000019_gtFine_labelIds" in proc.stdout
+    )
 
 
 @pytest.mark.camvid
@@ -327,14 +418,15 @@ def test_inspect_camvid_matches_segnets_weights(tmp_path):
     from rich.console import Console
 
     camvid = camvid_root()
-    found = inspect_data(["data=camvid", f"data.root={camvid}"], None, Console(file=open(os.devnull, "w")))
+    with open(os.devnull, "w") as quiet:
+        found = inspect_data(["data=camvid", f"data.root={camvid}"], None, Console(file=quiet))
     counts = {s.name: s.count for s in found["splits"]}
     assert counts == {"train": 367, "val": 101}
     segnet = compose_cfg("data=camvid").data.class_weights
     ratio = np.array(found["weights"]) / np.array(segnet)
     # README: every class within 0.75-1.25 of SegNet's weights but SignSymbol (0.40)
     others = np.delete(ratio, 6)
-    assert 0.75 < others.min() and others.max() < 1.25 and 0.3 < ratio[6] < 0.5, ratio
+    assert others.min() > 0.75 and others.max() < 1.25 and 0.3 < ratio[6] < 0.5, ratio
 
 
 # -- Cityscapes predictions for the official evaluation script ----------------------------------
@@ -342,23 +434,28 @@ def test_inspect_camvid_matches_segnets_weights(tmp_path):
 
 def test_predicted_label_ids_pass_the_official_evaluation(trees, tmp_path):
     root = trees["cityscapes"]
-    run_cli(
-        "seglab-train", "data=cityscapes", f"data.root={root}", "trainer.max_epochs=2",
-        "data.crop_size=[32,32]", "data.batch_size=2", "data.num_workers=0", "logger=csv",
-        "model.net.backbone.width=0.125", cwd=tmp_path,
-    )  # fmt: skip
-    ckpt = sorted((run_dirs(tmp_path)[0] / "checkpoints").glob("last*.ckpt"))[0]
+    run, miou = train_one_epoch(tmp_path, "cityscapes", root)
+    assert len(miou) == 1  # training on the layout logs val mIoU
+    ckpt = sorted((run / "checkpoints").glob("last*.ckpt"))[0]
     out = tmp_path / "pred"
     run_cli(
-        "seglab-predict", f"ckpt_path={ckpt}", f"input={root}/leftImg8bit/val/*/*.png",
-        f"output={out}", "label_ids=true", cwd=tmp_path,
-    )  # fmt: skip
+        "seglab-predict",
+        f"ckpt_path={ckpt}",
+        f"input={root}/leftImg8bit/val/*/*.png",
+        f"output={out}",
+        "label_ids=true",
+        cwd=tmp_path,
+    )
     assert len(list((out / "labelIds").glob("*.png"))) == 6
     colors = np.array(Image.open(next(out.glob("frankfurt_000000*_color.png"))).convert("RGB"))
     official = {tuple(c) for c in compose_cfg("data=cityscapes").data.class_colors}
     assert {tuple(c) for c in colors.reshape(-1, 3)} <= official
-    env = {**os.environ, "CITYSCAPES_DATASET": str(root), "CITYSCAPES_RESULTS": str(out / "labelIds"),
-           "CITYSCAPES_EXPORT_DIR": str(tmp_path)}  # fmt: skip
+    env = {
+        **os.environ,
+        "CITYSCAPES_DATASET": str(root),
+        "CITYSCAPES_RESULTS": str(out / "labelIds"),
+        "CITYSCAPES_EXPORT_DIR": str(tmp_path),
+    }
     # the script calls np.in1d, which numpy 2.4 removed: give it np.isin under that name
     script = (
         "import numpy, runpy; numpy.in1d = getattr(numpy, 'in1d', numpy.isin); runpy.run_module("

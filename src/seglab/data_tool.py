@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -54,8 +55,13 @@ def compose_data(overrides: list[str]) -> tuple[DictConfig, str]:
     """The run's data config (and the name of the data config chosen) from the overrides
     a training command would get."""
     register_resolvers()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    except HydraException as exc:  # an unknown option or key: Hydra's words, without its
+        # search path listing, the options on one line
+        text = str(exc).split("\nConfig search path")[0].strip()
+        raise ConfigError(" ".join(text.replace("\t", "").split())) from None
     return cfg.data, str(cfg.hydra.runtime.choices.get("data"))
 
 
@@ -206,9 +212,7 @@ def inspect(overrides: list[str], write: str | None, console: Console) -> dict[s
     print_report(console, datamodule, splits)
     train = splits[0]
     if not train.count or train.pixels is None or not train.pixels.sum():
-        raise DataError(
-            f"split '{train.name}' has no readable labelled sample: nothing to measure"
-        )
+        raise DataError(f"split '{train.name}' has no readable labelled sample: nothing to measure")
     weights = median_frequency_weights(train)
     mean, std = mean_std(train, datamodule.space)
     absent = [datamodule.class_names[c] for c, w in enumerate(weights) if w is None]
@@ -227,7 +231,9 @@ def inspect(overrides: list[str], write: str | None, console: Console) -> dict[s
             raise ConfigError(f"--write {write} would replace the config it starts from")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(written_config(source, data_cfg, overrides, found))
-        console.print(f"wrote {path}: use it with data={path.stem} (it must sit in a data/ config folder)")
+        console.print(
+            f"wrote {path}: use it with data={path.stem} (it must sit in a data/ config folder)"
+        )
     return {"splits": splits, "weights": weights, "mean": mean, "std": std}
 
 
@@ -247,10 +253,17 @@ def main(argv: list[str] | None = None) -> None:
         "inspect",
         help="counts, sizes, class histogram, unreadable files, mean/std, class weights",
     )
-    p.add_argument("overrides", nargs="*", help="the overrides you train with, e.g. data=camvid data.root=…")
-    p.add_argument("--write", metavar="PATH", help="write a data config (e.g. conf/data/mydata.yaml)")
+    p.add_argument(
+        "overrides", nargs="*", help="the overrides you train with, e.g. data=camvid data.root=…"
+    )
+    p.add_argument(
+        "--write", metavar="PATH", help="write a data config (e.g. conf/data/mydata.yaml)"
+    )
     args = parser.parse_args(argv)
+    # warnings (files left out with data.on_bad_sample=skip) on stderr; errors are the
+    # one `seglab: error:` line reports_errors prints
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("seglab").addFilter(lambda record: record.levelno < logging.ERROR)
     run(args)
 
 

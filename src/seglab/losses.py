@@ -111,4 +111,7 @@ class SegmentationCrossEntropy(nn.Module):
                 logits, target, weight=self.weight, ignore_index=self.ignore_index, reduction="sum"
             )
             return total / logits.shape[0]
+        if not (target != self.ignore_index).any():
+            # nothing labelled (a crop of padding, a small MSc scale): no loss, not 0 / 0 = NaN
+            return logits.sum() * 0.0
         return F.cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index)

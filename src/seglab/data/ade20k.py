@@ -10,7 +10,7 @@ import numpy as np
 
 from seglab.data.datamodule import SegDataModule
 from seglab.data.labels import RemapLabels
-from seglab.data.lists import PairedDataset, report_missing
+from seglab.data.lists import PairedDataset, pair_images
 from seglab.errors import DataError
 
 # the benchmark's folder names for seglab's split names
@@ -36,17 +36,12 @@ class ADE20KDataModule(SegDataModule):
                 f"{images} is not a folder (split '{split}'); ADE20K has images/training "
                 "and images/validation. Check data.root."
             )
-        pairs, missing = [], []
-        for image in sorted(images.glob("*.jpg")):
-            label = root / "annotations" / folder / f"{image.stem}.png"
-            if label.is_file():
-                pairs.append((image, label))
-            else:
-                missing.append(str(label))
-        report_missing(
-            missing, f"for the images of {images} (their annotations)", self.on_bad_sample == "skip"
+        return pair_images(
+            sorted(images.glob("*.jpg")),
+            lambda image: root / "annotations" / folder / f"{image.stem}.png",
+            self.on_bad_sample == "skip",
+            f"for the images of {images} (their annotations)",
         )
-        return pairs
 
     def make_dataset(self, split: str, augment: Any | None) -> PairedDataset:
         reader = RemapLabels(reduce_zero_label(self.num_classes, self.ignore_index))

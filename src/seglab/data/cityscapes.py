@@ -10,7 +10,7 @@ import numpy as np
 
 from seglab.data.datamodule import SegDataModule
 from seglab.data.labels import RemapLabels, lookup_table
-from seglab.data.lists import PairedDataset, report_missing
+from seglab.data.lists import PairedDataset, pair_images
 from seglab.errors import DataError
 
 IMAGE_TAIL = "_leftImg8bit.png"
@@ -71,20 +71,18 @@ class CityscapesDataModule(SegDataModule):
                 f"{images} is not a folder (split '{split}'); leftImg8bit/ holds {found}. "
                 "Check data.root and data.train_split / val_split / test_split."
             )
-        pairs, missing = [], []
-        for image in sorted(images.glob(f"*/*{IMAGE_TAIL}")):
+
+        def label_of(image: Path) -> Path:
             stem = image.name[: -len(IMAGE_TAIL)]
-            label = root / self.labels / split / image.parent.name / (
-                f"{stem}_{self.labels}_labelIds.png"
-            )
-            if label.is_file():
-                pairs.append((image, label))
-            else:
-                missing.append(str(label))
-        report_missing(
-            missing, f"for the images of {images} (their labels)", self.on_bad_sample == "skip"
+            name = f"{stem}_{self.labels}_labelIds.png"
+            return root / self.labels / split / image.parent.name / name
+
+        return pair_images(
+            sorted(images.glob(f"*/*{IMAGE_TAIL}")),
+            label_of,
+            self.on_bad_sample == "skip",
+            f"for the images of {images} (their labels)",
         )
-        return pairs
 
     def make_dataset(self, split: str, augment: Any | None) -> PairedDataset:
         reader = RemapLabels(train_id_table(self.ignore_index))

@@ -14,7 +14,10 @@ import yaml
 from seglab.errors import ConfigError
 
 KEYS = ("num_classes", "names", "colors")
-EXAMPLE = "names: [background, road, car]  and optionally  colors: [[0, 0, 0], [128, 64, 128], [0, 0, 142]]"
+EXAMPLE = (
+    "names: [background, road, car]  and optionally  "
+    "colors: [[0, 0, 0], [128, 64, 128], [0, 0, 142]]"
+)
 
 
 @lru_cache(maxsize=16)

@@ -28,13 +28,14 @@ def sample_seed(base: int, epoch: int, index: int) -> int:
     return zlib.crc32(f"{base}:{epoch}:{index}".encode()) & 0x7FFFFFFF
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path, what: str = "image") -> np.ndarray:
+    """An RGB file as uint8 H×W×3 (``what`` names it in the error: image, mask)."""
     try:
         with Image.open(path) as img:
             return np.array(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(
-            f"cannot read image {path}: {exc}. Replace the file, or set "
+            f"cannot read {what} {path}: {exc}. Replace the file, or set "
             "data.on_bad_sample=skip to leave bad samples out."
         ) from None
 

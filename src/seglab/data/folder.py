@@ -95,7 +95,11 @@ class FolderDataModule(SegDataModule):
             listed = self.require_root() / self.split_lists[split]
             if not listed.is_file():
                 raise DataError(f"data.split_lists.{split}={listed}: no such file")
-            stems = [Path(line.strip()).with_suffix("").as_posix() for line in listed.read_text().split("\n") if line.strip()]
+            stems = [
+                Path(line.strip()).with_suffix("").as_posix()
+                for line in listed.read_text().split("\n")
+                if line.strip()
+            ]
             unknown = [s for s in stems if s not in pairs]
             if unknown:
                 raise DataError(
@@ -104,7 +108,9 @@ class FolderDataModule(SegDataModule):
                 )
             return stems
         if self.split_lists:
-            raise DataError(f"unknown split '{split}': data.split_lists has {sorted(self.split_lists)}")
+            raise DataError(
+                f"unknown split '{split}': data.split_lists has {sorted(self.split_lists)}"
+            )
         if split not in (self.train_split, self.val_split):
             raise DataError(
                 f"split '{split}': without data.split_lists a folder has only "

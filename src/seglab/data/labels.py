@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from seglab.data.dataset import read_label
+from seglab.data.dataset import read_label, read_rgb
 from seglab.errors import DataError
 
 
@@ -39,17 +39,6 @@ class RemapLabels:
 
     def __call__(self, path: Path) -> np.ndarray:
         return self.remap(read_label(path))
-
-
-def read_rgb_mask(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(
-            f"cannot read mask {path}: {exc}. Replace the file, or set "
-            "data.on_bad_sample=skip to leave bad samples out."
-        ) from None
 
 
 def _keys(rgb: np.ndarray) -> np.ndarray:
@@ -103,7 +92,7 @@ class ColorLabels:
                 ) from None
             if mode not in ("RGB", "RGBA"):
                 return read_label(path)
-        return self.decode(read_rgb_mask(path), path)
+        return self.decode(read_rgb(path, "mask"), path)
 
     def decode(self, rgb: np.ndarray, path: Path | str) -> np.ndarray:
         keys = _keys(rgb)

@@ -36,6 +36,22 @@ def report_missing(missing: list[str], where: str, drop_missing: bool) -> None:
     )
 
 
+def pair_images(
+    images: list[Path], label_of: Callable[[Path], Path], drop_missing: bool, where: str
+) -> list[tuple[Path, Path]]:
+    """Each image with the label file ``label_of`` names for it (a data set's layout);
+    missing label files are reported as ``report_missing`` does."""
+    pairs, missing = [], []
+    for image in images:
+        label = label_of(image)
+        if label.is_file():
+            pairs.append((image, label))
+        else:
+            missing.append(str(label))
+    report_missing(missing, where, drop_missing)
+    return pairs
+
+
 class PairedDataset(SegmentationDataset):
     """Image / label file pairs; ``read_labels`` turns a label file into class indices
     (the data set's own encoding: labelIds, shifted indices, RGB colours …)."""
