@@ -256,7 +256,7 @@ def test_each_paper_experiment_trains_a_step_on_generated_data(experiment):
     random (``pretrained=null``; a frozen trunk stays frozen)."""
     cfg = compose_cfg(
         f"experiment={experiment}", "data=synthetic", "model.net.backbone.pretrained=null",
-        "model.init_from=null", "data.image_size=[32,32]", "+data.crop_size=[32,32]",
+        "model.init_from=null", "data.image_size=[32,32]", "data.crop_size=[32,32]",
         "data.lengths={train: 2, val: 2, test: 2}",
     )  # fmt: skip
     with open_dict(cfg):
