@@ -137,6 +137,26 @@ def test_sbatch_refusal_is_one_message(slurm_cluster, tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.xdist_group("slurm")
+def test_a_job_that_can_never_start_ends_the_sweep_at_once(slurm_cluster, tmp_path):
+    """The launcher's default 8 CPUs per task on the 2-CPU local cluster: SLURM accepts
+    the job and keeps it PENDING (PartitionConfig) forever; the driver must cancel it and
+    say why within its polling interval, not wait."""
+    env = {**os.environ, **slurm_cluster}
+    start = time.monotonic()
+    proc = submit(tmp_path, env, "hydra.launcher.cpus_per_task=8", f"hydra.sweep.dir={tmp_path}/s")
+    out, err = proc.communicate(timeout=180)
+    took = time.monotonic() - start
+    print(err.strip().splitlines()[-3:], f"{took:.0f} s")
+    assert proc.returncode == 2 and took < 90
+    lines = [line for line in err.splitlines() if "seglab: error" in line]
+    assert len(lines) == 1 and "can never start (PartitionConfig)" in lines[0]
+    assert "8 CPUs per task" in lines[0] and "has 2 CPUs" in lines[0]
+    assert "Traceback" not in out + err
+    assert slurm_cmd(env, "squeue", "-h", "--me").strip() == ""  # cancelled, not left
+
+
+@pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")
 def test_sweep_on_slurm_survives_preemption(slurm_cluster, tmp_path):
     """Two identical jobs; job 0 is requeued (``scontrol requeue``: SIGTERM to all its
     processes, W&B's service included) early in epoch 1. The driver keeps waiting, the

@@ -4,16 +4,19 @@ The resources follow the trainer (``${slurm_gpus:…}``: no GPUs for ``accelerat
 a submission or job failure reaches the user as one message that names the job and its
 log, and submitit's job-state polling reads ``squeue`` where the cluster keeps no
 accounting (``sacct`` has nothing there) and reports a failing query once, not every
-few seconds. Requeue after a time
-limit or preemption is submitit's (see ``seglab.callbacks.GracefulStop``).
+few seconds. A job pending for a reason waiting cannot clear (a request larger than the
+partition's nodes) ends the sweep at once with one message (``PendingWatch``). Requeue
+after a time limit or preemption is submitit's (see ``seglab.callbacks.GracefulStop``).
 """
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +28,7 @@ from seglab.stop_signals import note_from_job_start
 # seglab.train, seconds before submitit installs its handlers): SLURM's time-limit
 # warning may come that early
 note_from_job_start()
+log = logging.getLogger(__name__)
 
 try:  # the sweeps extra; without it hydra/launcher=slurm does not compose anyway
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
@@ -107,6 +111,108 @@ def queue_watcher(delay_s: int = 60) -> Any:
     return QueueWatcher(delay_s=delay_s)
 
 
+# pending reasons that waiting cannot clear: the request exceeds what the partition has
+HOPELESS_REASONS = {
+    "PartitionConfig",
+    "BadConstraints",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "InvalidQOS",
+    "InvalidAccount",
+}
+
+
+def _run(args: list[str]) -> str:
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def partition_offer(partition: str) -> str:
+    """What the partition's largest node has (CPUs, memory) and its time limit."""
+    out = _run(["sinfo", "-h", "-p", partition, "-o", "%c|%m|%l|%D"])
+    rows = [r.split("|") for r in out.split()]
+    rows = [r for r in rows if len(r) == 4]
+    if not rows:
+        return f"partition {partition}: sinfo shows nothing"
+    cpus = max(int(r[0].rstrip("+")) for r in rows)
+    mem_gb = max(int(r[1].rstrip("+")) for r in rows) / 1024
+    nodes = sum(int(r[3]) for r in rows)
+    return (
+        f"the largest node of partition {partition} has {cpus} CPUs and {mem_gb:.0f} GB; "
+        f"{nodes} node(s), time limit {rows[0][2]}"
+    )
+
+
+class PendingWatch(threading.Thread):
+    """Reads the pending reason of the sweep's jobs (their submission scripts lie in
+    ``folder``) every ``interval_s``. A reason waiting cannot clear cancels every job of
+    the sweep and interrupts the driver with one message naming the request and what the
+    partition offers; jobs waiting for resources or priority are reported every
+    ``report_s`` and keep waiting."""
+
+    def __init__(
+        self, folder: str, params: Any, interval_s: float = 10, report_s: float = 300
+    ) -> None:
+        super().__init__(daemon=True, name="seglab-pending-watch")
+        self.folder, self.params = folder, params
+        self.interval_s, self.report_s = interval_s, report_s
+        self.message: str | None = None
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def ours(self, states: str = "all") -> list[list[str]]:
+        """``[id, state, reason, partition]`` of the sweep's jobs."""
+        out = _run(["squeue", "-h", "--me", "-t", states, "-o", "%i|%T|%r|%P|%o"])
+        rows = [line.split("|", 4) for line in out.splitlines()]
+        return [r[:4] for r in rows if len(r) == 5 and self.folder in r[4]]
+
+    def request(self) -> str:
+        p = self.params
+        parts = [
+            f"{p.get('cpus_per_task')} CPUs per task",
+            f"{p.get('tasks_per_node')} task(s) per node",
+            f"{p.get('nodes')} node(s)",
+        ]
+        if p.get("mem_gb"):
+            parts.append(f"{p.get('mem_gb')} GB")
+        if p.get("gpus_per_node"):
+            parts.append(f"{p.get('gpus_per_node')} GPU(s) per node")
+        parts.append(f"{p.get('timeout_min')} min")
+        return ", ".join(parts)
+
+    def run(self) -> None:
+        waited = 0.0
+        while not self._stop.wait(self.interval_s):
+            waited += self.interval_s
+            pending = [r for r in self.ours("PENDING")]
+            hopeless = [r for r in pending if r[2] in HOPELESS_REASONS]
+            if hopeless:
+                job, _, reason, partition = hopeless[0]
+                ids = sorted({r[0].split("_")[0] for r in self.ours()})
+                _run(["scancel", *ids])
+                self.message = (
+                    f"hydra/launcher=slurm: SLURM job {job} can never start ({reason}): it "
+                    f"asks for {self.request()}; {partition_offer(partition)}. Set "
+                    "hydra.launcher.cpus_per_task / mem_gb / gpus_per_node / nodes / "
+                    f"timeout_min / partition to fit; the sweep's jobs ({', '.join(ids)}) "
+                    "were cancelled."
+                )
+                _thread.interrupt_main()
+                return
+            if pending and waited >= self.report_s:
+                waited = 0.0
+                reasons = sorted({r[2] for r in pending})
+                log.info(
+                    "%d job(s) of the sweep still pending (%s); waiting",
+                    len(pending),
+                    ", ".join(reasons),
+                )
+
+
 def _first_lines(text: str, count: int = 12) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     more = f"\n  … ({len(lines) - count} more lines)" if len(lines) > count else ""
@@ -146,8 +252,14 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
 
             SlurmJob.watcher = queue_watcher()
         folder = str(self.params.get("submitit_folder", "")).replace("/%j", "")
+        watch = PendingWatch(folder, self.params)
+        watch.start()
         try:
             return super().launch(job_overrides, initial_job_idx)
+        except KeyboardInterrupt:
+            if watch.message is None:
+                raise
+            message = watch.message
         except FileNotFoundError as exc:
             message = (
                 f"hydra/launcher=slurm: {exc.filename or exc} not found: this machine has no "
@@ -177,6 +289,8 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
                 f"out of requeues):\n  {_first_lines(str(exc))}\nIts logs are under {folder}; "
                 "re-run the sweep with resume=true and the same hydra.sweep.dir to continue."
             )
+        finally:
+            watch.stop()
         print(f"seglab: error: {message}", file=sys.stderr, flush=True)
         raise SystemExit(2)
 
