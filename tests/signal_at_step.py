@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
@@ -32,3 +33,24 @@ class SignalAtStep(Callback):
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dl_idx=0) -> None:
         if self.phase == "validation" and batch_idx == 0 and not trainer.sanity_checking:
             self._maybe_send(trainer)
+
+
+class WaitForSignalAtStep(Callback):
+    """Holds the run before the training batch at ``step`` until a stop signal has been
+    noted (at most ``timeout_s``), once per run folder: a signal sent by a clock (SLURM's
+    time-limit warning) then lands mid-run on a fast machine as on a slow one, instead of
+    after a run that finished first."""
+
+    def __init__(self, step: int, timeout_s: float = 150) -> None:
+        self.step, self.timeout_s = step, timeout_s
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        marker = Path(trainer.default_root_dir) / "waited_for_signal"
+        if trainer.global_step != self.step or marker.exists():
+            return
+        marker.touch()
+        from seglab import stop_signals
+
+        deadline = time.monotonic() + self.timeout_s
+        while stop_signals.received() is None and time.monotonic() < deadline:
+            time.sleep(0.2)

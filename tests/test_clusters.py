@@ -17,6 +17,7 @@ import torch
 import yaml
 from conftest import (
     BIN,
+    REPO,
     SMALL,
     csv_rows,
     free_port,
@@ -253,14 +254,16 @@ def test_ddp_job_on_slurm_is_one_run_with_a_log_per_task(slurm_cluster, tmp_path
 @pytest.mark.slurm
 @pytest.mark.xdist_group("slurm")
 def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
-    """A 1-minute time limit with SIGUSR2 25 s before it, for ~35 s of training: the job
-    stops after a step, submitit requeues it, and the slices' optimizer steps add up to
-    the schedule's 240 (each slice starts at the step the previous one saved). SLURM
-    checks time limits every 30 s and sends the signal at the first check at most 30 s
-    before its time, here 5-35 s into a slice: often while the job still loads torch
+    """A 1-minute time limit with SIGUSR2 25 s before it: the job stops after a step,
+    submitit requeues it, and the slices' optimizer steps add up to the schedule's 240
+    (each slice starts at the step the previous one saved). SLURM checks time limits
+    every 30 s and sends the signal at the first check at most 30 s before its time, here
+    5-35 s into a slice: often while the job still loads torch
     (``seglab.stop_signals.note_from_job_start``; a 30 s delay would allow 0 s, before
-    any Python handler can exist)."""
-    env = {**os.environ, **slurm_cluster}
+    any Python handler can exist). Work sized in steps races that clock (a fast machine
+    finished all 240 steps first), so the first slice waits at step 20 until the signal
+    has come (``WaitForSignalAtStep``): it lands mid-run on any machine."""
+    env = {**os.environ, **slurm_cluster, "PYTHONPATH": str(REPO / "tests")}
     sweep = tmp_path / "sweep"
     driver = submit(
         tmp_path,
@@ -270,6 +273,8 @@ def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
         "data.lengths={train:960,val:16}",
         "trainer.max_epochs=2",
         "run_name=limited",
+        "+callbacks.wait._target_=signal_at_step.WaitForSignalAtStep",
+        "+callbacks.wait.step=20",
         f"hydra.sweep.dir={sweep}",
     )
     out, err = wait_releasing(driver, env)
