@@ -88,6 +88,13 @@ def optimizer_of(module):
     return built["optimizer"] if isinstance(built, dict) else built
 
 
+def classes_scored(run_dir: Path) -> list[str]:
+    """Classes with a positive IoU at the last validation: more than one means the net
+    predicts more than a constant class (whose runs agree trivially)."""
+    last = [r for r in csv_rows(run_dir) if r.get("val/mIoU")][-1]
+    return [k for k, v in last.items() if k.startswith("val_iou/") and v and float(v) > 0]
+
+
 def val_per_epoch(run_dir: Path, key: str = "val/mIoU") -> list[float]:
     return [float(r[key]) for r in csv_rows(run_dir) if r.get(key)]
 

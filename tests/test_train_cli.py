@@ -12,6 +12,7 @@ from conftest import (
     BIN,
     SMALL,
     camvid_root,
+    classes_scored,
     csv_rows,
     one_process_miou,
     run_cli,
@@ -33,7 +34,9 @@ def test_default_training_learns_and_reaches_wandb(tmp_path):
     (run,) = run_dirs(tmp_path)
     miou = val_per_epoch(run)
     print(f"default run: {elapsed:.0f} s, val/mIoU per epoch {[round(m, 3) for m in miou]}")
-    # chance (all background) is ~0.16 on this data
+    # learning is the point: 15 epochs reach 0.55-0.6 (README) on machines 2x apart in
+    # speed (the run is sized in epochs, not time); chance (all background) is ~0.16, so
+    # the bar sits 0.1 below the runs and 0.29 above chance
     assert max(miou) > 0.45
 
     (wb,) = wandb_runs(run)
@@ -89,7 +92,10 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     miou_a, miou_b = val_per_epoch(run_a), val_per_epoch(run_b)
     print(f"val/mIoU per epoch: resumed {miou_a}, uninterrupted {miou_b}")
     assert len(miou_a) == 3 and miou_a == pytest.approx(miou_b, abs=1e-6)
-    assert max(miou_b) > 0.2 and len(set(miou_b)) == 3
+    # equality is the point; no learning bar on a 3-epoch run (it passes or fails with the
+    # CPU), only that the runs are not trivially equal: scores change every epoch and the
+    # net predicts more than one class
+    assert len(set(miou_b)) == 3 and len(classes_scored(run_b)) >= 2
     assert val_per_epoch(run_a, "val/mIoU_best") == val_per_epoch(run_b, "val/mIoU_best")
 
     # one W&B run: both invocations wrote the same run id
@@ -134,7 +140,9 @@ def test_ddp_two_processes_match_one(tmp_path):
     # one process, same weights (last.ckpt) and data, same per-device batch of 3
     single = one_process_miou(run, tmp_path, per_device_batch=3)
     print(f"val/mIoU: DDP 2 processes {ddp_miou:.8f}, one process {single:.8f}")
-    assert ddp_miou > 0.2
+    # equality is the point, not a learning bar: only that it is not the trivial equality
+    # of a constant prediction
+    assert len(classes_scored(run)) >= 2, classes_scored(run)
     assert single == pytest.approx(ddp_miou, abs=1e-6)
 
 
