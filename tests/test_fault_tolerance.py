@@ -73,6 +73,10 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
     print(f"resumed vs uninterrupted: max |Δw| = {float(worst):.2e}")
     assert worst <= 1e-6
     assert val_per_epoch(run_a) == pytest.approx(val_per_epoch(run_b), abs=1e-6)
+    # the interrupted epoch's mean loss counts the batches before the stop too
+    loss_a, loss_b = (val_per_epoch(r, "train/loss_epoch") for r in (run_a, run_b))
+    print(f"train/loss_epoch: resumed {loss_a}, uninterrupted {loss_b}")
+    assert len(loss_a) == 2 and loss_a == pytest.approx(loss_b, abs=1e-6)
 
 
 def test_sigterm_from_outside_during_training(tmp_path):

@@ -186,7 +186,8 @@ class SegmentationModule(L.LightningModule):
         loss = self.training_loss(batch["image"], batch["mask"])
         bs = batch["image"].shape[0]
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, batch_size=bs)
+        self._epoch_loss_sum = self._epoch_loss_sum + loss.detach().double() * bs
+        self._epoch_loss_count += bs
         group = self.optimizers().param_groups[0]
         base_lr = group["lr"] / group["lr_mult"] if group.get("lr_mult") else group["lr"]
         self.log("lr", base_lr, on_step=True, batch_size=bs)
@@ -324,10 +325,36 @@ class SegmentationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
+    # -- the epoch's mean training loss ----------------------------------------------------
+    # kept by hand (a sum and a count) and saved in checkpoints: a run resumed mid-epoch
+    # averages the batches trained before the stop too, as an uninterrupted run does
+    _epoch_loss_sum: Tensor | float = 0.0
+    _epoch_loss_count = 0
+    _epoch_loss_epoch: int | None = None
+
+    def on_train_epoch_start(self) -> None:
+        if self._epoch_loss_epoch != self.current_epoch:  # not the epoch a checkpoint left
+            self._epoch_loss_sum, self._epoch_loss_count = 0.0, 0
+            self._epoch_loss_epoch = self.current_epoch
+
+    def on_train_epoch_end(self) -> None:
+        if self._epoch_loss_count:
+            mean = torch.as_tensor(self._epoch_loss_sum / self._epoch_loss_count).float()
+            self.log("train/loss_epoch", mean.to(self.device), sync_dist=True)
+
     # -- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # the run's config is written beside it by the RunConfig callback
         checkpoint.setdefault("seglab", {})["best_miou"] = self.best_miou
+        checkpoint["seglab"]["epoch_loss"] = {
+            "epoch": self._epoch_loss_epoch,
+            "sum": float(self._epoch_loss_sum),
+            "count": self._epoch_loss_count,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_miou = checkpoint.get("seglab", {}).get("best_miou")
+        saved = checkpoint.get("seglab", {}).get("epoch_loss")
+        if saved:  # checkpoints from before this was kept start the epoch's sum afresh
+            self._epoch_loss_epoch = saved["epoch"]
+            self._epoch_loss_sum, self._epoch_loss_count = saved["sum"], saved["count"]
