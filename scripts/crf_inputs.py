@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from seglab.evaluate import restore
+from seglab.run.restore import restore
 
 
 def load_inputs(ckpt: str, data_root: str | None, frames: int, cache: str | None):

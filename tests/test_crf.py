@@ -144,7 +144,7 @@ def camvid_model(tmp_path_factory):
 def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
     from omegaconf import OmegaConf
 
-    from seglab.evaluate import restore
+    from seglab.run.restore import restore
 
     root, ckpt_path = camvid_model
     module, data = restore(str(ckpt_path), OmegaConf.create({"root": str(root)}))

@@ -5,22 +5,22 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
 from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError
+from seglab.run.build import build_list
+from seglab.run.restore import model_overrides, restore
 from seglab.runs import process_token, register_resolvers
-from seglab.train import build_list
 
 log = logging.getLogger("seglab.eval")
 
@@ -46,69 +46,6 @@ def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]
     row("mIoU", f"{prefix}/mIoU", f"{prefix}/mIoU_crf", style="bold")
     row("pixel accuracy", f"{prefix}/pixel_acc", f"{prefix}/pixel_acc_crf")
     return table
-
-
-def restore(
-    ckpt_path: str, data_cfg: DictConfig | None = None, **model_overrides: Any
-) -> tuple[L.LightningModule, L.LightningDataModule]:
-    """The trained module and its data module, rebuilt from a checkpoint alone.
-
-    ``data_cfg`` replaces the checkpoint's data config (or, without ``_target_``, patches
-    it); ``model_overrides`` set model config keys (``crf``, ``tta_scales`` …).
-    """
-    ckpt = load_checkpoint(ckpt_path)
-    train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
-    if data_cfg is None:
-        data_cfg = train_cfg.data
-    elif "_target_" not in data_cfg:  # +data.key=value patches the checkpoint's data config
-        data_cfg = OmegaConf.merge(train_cfg.data, data_cfg)
-    if data_cfg.num_classes != train_cfg.data.num_classes:
-        raise SeglabError(
-            f"the checkpoint predicts {train_cfg.data.num_classes} classes but data "
-            f"'{data_cfg.name}' has {data_cfg.num_classes}."
-        )
-    model_cfg = train_cfg.model
-    with open_dict(model_cfg):
-        _rename_old_keys(model_cfg)
-        model_cfg.class_names = list(data_cfg.class_names)
-        model_cfg.ignore_index = data_cfg.ignore_index
-        # the checkpoint holds every weight: no ImageNet download, no staged init
-        model_cfg.init_from = None
-        if OmegaConf.select(model_cfg, "net.backbone.pretrained"):
-            model_cfg.net.backbone.pretrained = None
-        for key, value in model_overrides.items():
-            model_cfg[key] = value
-    model = instantiate(model_cfg)
-    model.load_state_dict(ckpt["state_dict"])
-    return model, instantiate(data_cfg)
-
-
-# keys renamed since earlier checkpoints were written: old name → new name
-_RENAMED = {"eval_scales": "tta_scales", "eval_flip": "tta_flip"}
-
-
-def _rename_old_keys(model_cfg: DictConfig) -> None:
-    """Checkpoints written before MSc and TTA got distinct names still restore."""
-    for old, new in _RENAMED.items():
-        if old in model_cfg:
-            model_cfg[new] = model_cfg.pop(old)
-    model_cfg.pop("log_images", None)  # now the W&B callback's setting
-    net = model_cfg.get("net")
-    if net is not None and "input_scales" in net:
-        net.msc_scales = net.pop("input_scales")
-
-
-def model_overrides(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluation-time model settings given on the command line: ``tta_scales``,
-    ``tta_flip`` and ``crf=…`` (which replaces the checkpoint's CRF)."""
-    overrides: dict[str, Any] = {}
-    if cfg.get("tta_scales"):
-        overrides["tta_scales"] = list(cfg.tta_scales)
-    if cfg.get("tta_flip") is not None:
-        overrides["tta_flip"] = cfg.tta_flip
-    if "crf" in (cfg.get("model") or {}):
-        overrides["crf"] = cfg.model.crf
-    return overrides
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

@@ -20,7 +20,7 @@ from seglab.config import config_dir, reports_errors
 from seglab.data.dataset import read_rgb
 from seglab.data.input_space import InputSpace
 from seglab.errors import DataError, SeglabError
-from seglab.evaluate import model_overrides, restore
+from seglab.run.restore import model_overrides, restore
 from seglab.runs import register_resolvers
 
 log = logging.getLogger("seglab.predict")

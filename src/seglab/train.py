@@ -30,6 +30,7 @@ from seglab.loggers import ResumableCSVLogger, wandb_may_be_gone
 from seglab.models.size import network_size
 from seglab.monitoring import RunConfig
 from seglab.recipe_checks import warn_once
+from seglab.run.build import build_list
 from seglab.runs import (
     SKIP,
     RunInfo,
@@ -44,13 +45,6 @@ from seglab.runs import (
 from seglab.stop_signals import noted_for_run
 
 log = logging.getLogger("seglab.train")
-
-
-def build_list(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a ``callbacks`` / ``logger`` group that has a target."""
-    if not group:
-        return []
-    return [instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
 def build_run(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
