@@ -111,7 +111,14 @@ class SegmentationCrossEntropy(nn.Module):
                 logits, target, weight=self.weight, ignore_index=self.ignore_index, reduction="sum"
             )
             return total / logits.shape[0]
-        if not (target != self.ignore_index).any():
-            # nothing labelled (a crop of padding, a small MSc scale): no loss, not 0 / 0 = NaN
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index)
+        # PyTorch's mean: sum of (weighted) losses over the labelled pixels' (weights'); a
+        # batch with nothing labelled (a crop of padding, a small MSc scale) has loss 0, not
+        # 0 / 0 = NaN; no host sync (no Python branch on a device value) in the step
+        total = F.cross_entropy(
+            logits, target, weight=self.weight, ignore_index=self.ignore_index, reduction="sum"
+        )
+        valid = target != self.ignore_index
+        if self.weight is None:
+            return total / valid.sum().clamp(min=1)
+        weights = self.weight[target.clamp(0, self.weight.numel() - 1)] * valid
+        return total / weights.sum().clamp(min=torch.finfo(weights.dtype).tiny)
