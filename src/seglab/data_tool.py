@@ -146,7 +146,6 @@ def print_report(console: Console, datamodule: SegDataModule, splits: list[Split
     for s in splits:
         if s.pixels is not None:
             table.add_column(s.name, justify="right")
-    rows = [list(range(len(names)))]
     for c, name in enumerate(names):
         cells = []
         for s in splits:
@@ -160,7 +159,6 @@ def print_report(console: Console, datamodule: SegDataModule, splits: list[Split
         if s.pixels is not None
     ]
     table.add_row("(ignored, % of all)", *ignored)
-    del rows
     console.print(table)
 
 

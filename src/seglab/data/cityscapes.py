@@ -61,6 +61,7 @@ class CityscapesDataModule(SegDataModule):
     def __init__(self, labels: str = "gtFine", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.labels = labels
+        self._label_id_table: np.ndarray | None = None  # trainId → labelId, on first use
 
     def pairs(self, split: str) -> list[tuple[Path, Path]]:
         root = self.require_root()
@@ -89,4 +90,6 @@ class CityscapesDataModule(SegDataModule):
         return PairedDataset(self.pairs(split), reader, **self.dataset_kwargs(augment))
 
     def label_ids(self, labels: np.ndarray) -> np.ndarray:
-        return label_id_table(self.num_classes)[labels]
+        if self._label_id_table is None:  # once, not per predicted image
+            self._label_id_table = label_id_table(self.num_classes)
+        return self._label_id_table[labels]
