@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,56 @@ def omegaconf_message(exc: Exception) -> str:
     return text.strip()
 
 
+def hydra_message(exc: BaseException) -> str | None:
+    """One line for an error of Hydra's composition (unknown option or key, bad override
+    syntax, a value a typed config rejects), or None for any other exception."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    if not isinstance(exc, (HydraException, OmegaConfBaseException)):
+        return None
+    text = omegaconf_message(exc) if isinstance(exc, OmegaConfBaseException) else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(exc, OverrideParseException):
+        return f"cannot read the override {exc.override!r}: {lines[0]} (Hydra's override syntax)"
+    if isinstance(exc, MissingConfigException) and len(lines) > 1:
+        options = []
+        for line in lines[1:]:
+            if line.startswith("Config search path"):
+                break
+            if not line.startswith(("Available options", "_")):
+                options.append(line)
+        return f"{lines[0]}; available: {', '.join(options)}" if options else lines[0]
+    if "Could not override" in text and "is not in struct" in f"{text} {exc.__cause__}":
+        key = text.split("'")[1]
+        return (  # Hydra's words: "Could not override 'k'. Key 'k' is not in struct"
+            f"{key}: no such key in the composed config (check its spelling and the group "
+            f"it belongs to; +{key}=… adds a key)"
+        )
+    first = lines[0] if lines else type(exc).__name__
+    cause = exc.__cause__
+    if cause is not None and not isinstance(exc, MissingConfigException):
+        detail = (hydra_message(cause) or str(cause)).split("\n")[0].strip()
+        if detail and detail not in first:
+            first = f"{first}: {detail}"
+    return first.replace("\n", " ")
+
+
+def instantiation_message(exc: InstantiationException) -> str:
+    """An error raised while Hydra built an object, as one line: the config key, the
+    target and the cause, without Hydra's wrapper lines (``full_key:``)."""
+    cause = exc.__cause__
+    if isinstance(cause, SeglabError) or (
+        isinstance(cause, ValueError) and str(cause).startswith(("model.", "data."))
+    ):  # our constructors' checks: their message names the key and the fix
+        return clean_message(cause)
+    text = str(exc)
+    found = re.search(r"full_key: (\S+)", text)
+    what = text.splitlines()[0].rstrip(":") if text else "could not build an object"
+    detail = f"{type(cause).__name__}: {clean_message(cause)}" if cause is not None else ""
+    detail = detail.splitlines()[0] if detail else ""
+    return f"{found.group(1) + ': ' if found else ''}{what}{': ' + detail if detail else ''}"
+
+
 def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
     """Print user-caused errors as one message (no traceback) and exit with status 2.
 
@@ -89,13 +140,7 @@ def reports_errors(task: Callable[..., Any]) -> Callable[..., Any]:
         except SeglabError as exc:
             message = clean_message(exc)
         except InstantiationException as exc:
-            cause = exc.__cause__
-            if isinstance(cause, SeglabError) or (
-                isinstance(cause, ValueError) and str(cause).startswith(("model.", "data."))
-            ):  # our constructors' checks: their message names the key and the fix
-                message = clean_message(cause)
-            else:
-                message = f"could not build an object from the config: {exc}"
+            message = instantiation_message(exc)
         except HydraException as exc:
             message = str(exc)
         except OmegaConfBaseException as exc:  # a value that cannot be resolved

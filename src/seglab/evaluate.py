@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError
 from seglab.run.build import build_list
 from seglab.run.restore import model_overrides, restore
+from seglab.run.validate import check, exit_on_bad_command_line
 from seglab.runs import process_token, register_resolvers
 
 log = logging.getLogger("seglab.eval")
@@ -89,6 +91,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
 @reports_errors
 def _hydra_main(cfg: DictConfig) -> None:
+    check(cfg)
     torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
     evaluate(cfg)
 
@@ -96,6 +99,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """Console entry point."""
     register_resolvers()
+    exit_on_bad_command_line("eval", sys.argv[1:])
     _hydra_main()
 
 

@@ -21,6 +21,7 @@ from seglab.data.dataset import read_rgb
 from seglab.data.input_space import InputSpace
 from seglab.errors import DataError, SeglabError
 from seglab.run.restore import model_overrides, restore
+from seglab.run.validate import check, exit_on_bad_command_line
 from seglab.runs import register_resolvers
 
 log = logging.getLogger("seglab.predict")
@@ -143,12 +144,14 @@ def predict(cfg: DictConfig) -> list[str]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
 @reports_errors
 def _hydra_main(cfg: DictConfig) -> None:
+    check(cfg)
     predict(cfg)
 
 
 def main() -> None:
     """Console entry point."""
     register_resolvers()
+    exit_on_bad_command_line("predict", sys.argv[1:])
     _hydra_main()
 
 

@@ -31,6 +31,7 @@ from seglab.models.size import network_size
 from seglab.monitoring import RunConfig
 from seglab.recipe_checks import warn_once
 from seglab.run.build import build_list
+from seglab.run.validate import check, check_command_line
 from seglab.runs import (
     SKIP,
     RunInfo,
@@ -240,6 +241,7 @@ def finish_wandb(trainer: L.Trainer) -> None:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 @reports_errors
 def _hydra_main(cfg: DictConfig) -> float | None:
+    check(cfg)  # values a sweeper chose (Optuna) or a config given with --config-dir
     torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
     return train(cfg)
 
@@ -251,6 +253,8 @@ def main() -> None:
     ddp.install()
     try:
         sys.argv[1:] = ddp.node_argv(resume_argv(sys.argv[1:]))
+        if os.environ.get("LOCAL_RANK") is None:  # a DDP rank's command was checked by rank 0
+            check_command_line("train", sys.argv[1:])
     except SeglabError as exc:
         print(f"seglab: error: {clean_message(exc)}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,272 @@
+"""Check the values users set, right after Hydra composed the config and before anything
+is built or written.
+
+The schema is a table of dotted keys → pydantic types (types, ranges, allowed values,
+list lengths). Why pydantic over the config, not Hydra structured configs: seglab's groups
+are polymorphic (every ``model/head``, ``optimizer`` or ``crf`` option has its own
+``_target_`` and keys, and ``+key=`` adds keys freely), so a structured config would need
+a dataclass per option and would fix the config's shape; a per-key table checks what
+users type without constraining what the files may hold, and pydantic gives the
+messages ("Input should be greater than 0") and the coercion rules ready-made. A key the
+composed config does not have (a model without ``momentum``) is simply not checked.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import Field, Strict, StrictBool, TypeAdapter, ValidationError
+
+from seglab.errors import ConfigError
+from seglab.losses import NORMALIZATIONS, TARGET_RESOLUTIONS
+
+# strict numbers: true / false are not 1 / 0 here (model.optimizer.lr=true is a mistake)
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Integer = Annotated[int, Strict()]
+Positive = Annotated[Number, Field(gt=0)]
+NonNegative = Annotated[Number, Field(ge=0)]
+Fraction = Annotated[Number, Field(ge=0, le=1)]
+Below1 = Annotated[Number, Field(ge=0, lt=1)]
+PositiveInt = Annotated[Integer, Field(ge=1)]
+NonNegativeInt = Annotated[Integer, Field(ge=0)]
+Size = tuple[PositiveInt, PositiveInt]  # (H, W)
+Rgb = tuple[Number, Number, Number]
+Batches = NonNegativeInt | Fraction  # a number of batches, or a fraction of the split
+
+SCHEMA: dict[str, Any] = {
+    # top level (conf/train.yaml, eval.yaml, predict.yaml)
+    "seed": NonNegativeInt,
+    "test": StrictBool | Literal["auto"] | None,
+    "stop_after_epochs": PositiveInt | None,
+    "matmul_precision": Literal["highest", "high", "medium"],
+    "channels_last": StrictBool,
+    "device": Literal["auto", "cpu", "cuda"] | Annotated[str, Field(pattern=r"^cuda:\d+$")],
+    "sliding_overlap": Below1,
+    "overlay_alpha": Fraction,
+    "label_ids": StrictBool,
+    "tta_scales": list[Positive] | None,
+    "tta_flip": StrictBool | None,
+    # data/
+    "data.batch_size": PositiveInt,
+    "data.eval_batch_size": PositiveInt,
+    "data.num_workers": NonNegativeInt,
+    "data.num_classes": PositiveInt,
+    "data.ignore_index": Integer,
+    "data.crop_size": Size | None,
+    "data.image_size": Size | None,
+    "data.mean": Rgb | None,
+    "data.std": tuple[Positive, Positive, Positive] | None,
+    "data.input_space": Literal["rgb_imagenet", "caffe_bgr255"],
+    "data.on_bad_sample": Literal["error", "skip"],
+    "data.cache": StrictBool,
+    "data.val_fraction": Annotated[Number, Field(gt=0, lt=1)] | None,
+    "data.mask_format": Literal["auto", "rgb", "index"],
+    "data.class_weights": list[NonNegative] | None,
+    # data/train_augment/
+    "data.train_augment.scale": tuple[Positive, Positive],
+    "data.train_augment.flip": Fraction,
+    "data.train_augment.jitter": NonNegative,
+    # model/
+    "model.optimizer.lr": Positive,
+    "model.optimizer.momentum": Below1,
+    "model.optimizer.weight_decay": NonNegative,
+    "model.optimizer.rho": Below1,
+    "model.optimizer.eps": Positive,
+    "model.scheduler.power": Positive,
+    "model.scheduler.step_size": PositiveInt,
+    "model.scheduler.gamma": Positive,
+    "model.scheduler.pct_start": Annotated[Number, Field(gt=0, lt=1)],
+    "model.crf_val": Literal["every", "last"],
+    "model.aux_loss_weight": NonNegative,
+    "model.replan_schedule": StrictBool,
+    "model.tta_scales": list[Positive],
+    "model.tta_flip": StrictBool,
+    "model.net.msc_scales": Annotated[list[Positive], Field(min_length=1)],
+    "model.net.backbone.width": Positive,
+    "model.net.backbone.batch_norm": StrictBool,
+    "model.net.backbone.dropout": Below1,
+    "model.net.backbone.output_stride": Literal[8, 16, 32],
+    "model.net.backbone.bn_momentum": Fraction | None,
+    "model.net.backbone.freeze": StrictBool,
+    "model.net.backbone.freeze_bn": StrictBool,
+    "model.net.head.rates": Annotated[list[PositiveInt], Field(min_length=1)],
+    "model.net.head.rate": PositiveInt,
+    "model.net.head.rate_scale": Positive,
+    "model.net.head.learnable_upsampling": StrictBool,
+    "model.net.head.upsampling": Literal["transposed", "bilinear"],
+    "model.net.head.skip_scales": tuple[Positive, Positive] | None,
+    "model.loss.target_resolution": Literal[TARGET_RESOLUTIONS],
+    "model.loss.normalization": Literal[NORMALIZATIONS],
+    "model.loss.class_weights": list[NonNegative] | None,
+    "model.net.head.dropout": Below1,
+    "model.net.head.hidden_channels": PositiveInt | None,
+    "model.net.aux_head.dropout": Below1,
+    "model.net.aux_head.reduction": PositiveInt,
+    # crf/
+    "model.crf.iterations": PositiveInt,
+    "model.crf.gaussian_weight": NonNegative,
+    "model.crf.gaussian_sxy": Positive,
+    "model.crf.bilateral_weight": NonNegative,
+    "model.crf.bilateral_sxy": Positive,
+    "model.crf.bilateral_srgb": Positive,
+    "model.crf.workers": NonNegativeInt,
+    "model.crf.downsample": PositiveInt,
+    "model.crf.chunk": PositiveInt,
+    # trainer/
+    "trainer.accelerator": Literal["cpu", "gpu", "cuda", "mps", "tpu", "auto"],
+    "trainer.devices": PositiveInt | Literal["auto", -1] | list[NonNegativeInt],
+    "trainer.num_nodes": PositiveInt,
+    "trainer.precision": Literal[
+        "32-true", "32", 32, "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", 64
+    ],
+    "trainer.max_epochs": Annotated[Integer, Field(ge=-1)],
+    "trainer.max_steps": Annotated[Integer, Field(ge=-1)],
+    "trainer.limit_train_batches": Batches,
+    "trainer.limit_val_batches": Batches,
+    "trainer.limit_test_batches": Batches,
+    "trainer.accumulate_grad_batches": PositiveInt,
+    "trainer.check_val_every_n_epoch": PositiveInt | None,
+    "trainer.log_every_n_steps": PositiveInt,
+    "trainer.num_sanity_val_steps": Annotated[Integer, Field(ge=-1)],
+    "trainer.gradient_clip_val": NonNegative | None,
+    "trainer.deterministic": StrictBool | Literal["warn"],
+    "trainer.benchmark": StrictBool | None,
+    # callbacks/ and logger/
+    "callbacks.model_checkpoint.save_top_k": Annotated[Integer, Field(ge=-1)],
+    "callbacks.model_checkpoint.mode": Literal["max", "min"],
+    "callbacks.wandb_dashboard.log_images": NonNegativeInt,
+    "logger.wandb.project": Annotated[str, Field(min_length=1)],
+    # hydra/launcher=slurm|submitit_local
+    "hydra.launcher.cpus_per_task": PositiveInt | None,
+    "hydra.launcher.timeout_min": PositiveInt,
+    "hydra.launcher.mem_gb": Positive | None,
+    "hydra.launcher.signal_delay_s": NonNegativeInt,
+    "hydra.launcher.max_num_timeout": NonNegativeInt,
+    "hydra.launcher.n_jobs": Annotated[Integer, Field(ge=-1)],
+    "hydra.sweeper.n_trials": PositiveInt,
+}
+
+_ADAPTERS = {key: TypeAdapter(rule) for key, rule in SCHEMA.items()}
+_ABSENT = object()
+
+
+def _shown(value: Any) -> str:
+    return str(value) if isinstance(value, (list, tuple, dict)) else repr(value)
+
+
+def _explain(key: str, value: Any, error: ValidationError) -> str:
+    """One line: the key, the value, what is allowed (pydantic's words; every alternative
+    of a union, e.g. ``trainer.devices``: a count, "auto" or a list of indices)."""
+    errors = error.errors(include_url=False)
+    if isinstance(value, (list, tuple)) and any(e["type"] in _LENGTH for e in errors):
+        rule = SCHEMA[key]
+        length = next((len(a.__args__) for a in _alternatives(rule) if _is_tuple(a)), None)
+        if length is not None:
+            return f"{key}={_shown(value)}: give {length} values, not {len(value)}"
+    texts: list[str] = []
+    for e in errors:
+        where = "".join(f"[{i}]" for i in e["loc"] if isinstance(i, int))
+        text = f"item {where}: {e['msg'][0].lower()}{e['msg'][1:]}" if where else e["msg"]
+        if text not in texts:
+            texts.append(text)
+    first, *others = texts
+    alternatives = [first, *(t[0].lower() + t[1:] for t in others)]
+    return f"{key}={_shown(value)}: " + "; or ".join(alternatives)
+
+
+_LENGTH = {"missing", "too_long", "too_short", "tuple_type"}
+
+
+def _alternatives(rule: Any) -> tuple[Any, ...]:
+    union = type(rule).__name__ in ("UnionType", "_UnionGenericAlias")
+    return getattr(rule, "__args__", ()) if union else (rule,)
+
+
+def _is_tuple(rule: Any) -> bool:
+    return getattr(rule, "__origin__", None) is tuple
+
+
+def check(cfg: DictConfig | Mapping[str, Any]) -> None:
+    """Raise ``ConfigError`` at the first key whose value the schema rejects."""
+    for key, adapter in _ADAPTERS.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_resolution_failure=False)
+        if value is _ABSENT:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            raise ConfigError(_explain(key, value, exc)) from None
+
+
+# flags after which Hydra does something else than run the config (print it, help …), or
+# reads configs from elsewhere: left to Hydra (the run itself still checks, in the job)
+_HYDRA_ONLY_FLAGS = {
+    "--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--version",
+    "--shell-completion", "-sc", "--resolve", "--package", "-p", "--experimental-rerun",
+    "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+}  # fmt: skip
+MAX_CHECKED_JOBS = 200
+
+
+def _sweep_jobs(config_name: str, overrides: list[str]) -> list[list[str]]:
+    """The override lists of a basic sweep's jobs (the config's ``hydra.sweeper.params``
+    and the command line's ``a=x,y``), as Hydra's BasicSweeper will run them; another
+    sweeper (Optuna) chooses its values later: its base config is checked."""
+    from hydra import compose
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(overrides) if not o.is_sweep_override()]
+    base = compose(config_name, fixed, return_hydra_config=True)
+    sweeper = base.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return [fixed]
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    batches = BasicSweeper.split_arguments(parser.parse_overrides(params + overrides), None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def check_command_line(config_name: str, argv: list[str]) -> None:
+    """Compose the config (each job's, for ``-m``) as Hydra is about to, and ``check`` it:
+    a bad override ends here, before any folder or file is written."""
+    from hydra import compose, initialize_config_dir
+
+    from seglab.config import config_dir, hydra_message
+
+    if any(a.split("=", 1)[0] in _HYDRA_ONLY_FLAGS for a in argv):
+        return
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    overrides = [a for a in argv if not a.startswith("-")]
+    job: list[str] = overrides
+    jobs = [overrides]
+    try:
+        with initialize_config_dir(config_dir(), version_base="1.3", job_name=config_name):
+            jobs = _sweep_jobs(config_name, overrides) if multirun else [overrides]
+            for job in jobs[:MAX_CHECKED_JOBS]:
+                check(compose(config_name, job, return_hydra_config=True))
+    except ConfigError as exc:
+        where = f" (sweep job {' '.join(job)})" if multirun and len(jobs) > 1 else ""
+        raise ConfigError(f"{exc}{where}") from None
+    except Exception as exc:  # Hydra's and OmegaConf's composition errors
+        message = hydra_message(exc)
+        if message is None:
+            raise
+        raise ConfigError(message) from None
+
+
+def exit_on_bad_command_line(config_name: str, argv: list[str]) -> None:
+    """``check_command_line`` for a console entry point: one ``seglab: error:`` line and
+    exit status 2."""
+    from seglab.errors import SeglabError, clean_message
+
+    try:
+        check_command_line(config_name, argv)
+    except SeglabError as exc:
+        print(f"seglab: error: {clean_message(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
