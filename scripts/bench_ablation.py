@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 
 from seglab.config import config_dir
 from seglab.models.size import network_size
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 
 def build(experiment: str, variant: str, extra: list[str]):

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from seglab.config import config_dir
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from seglab.config import config_dir
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 PAIRS = {
     "fcn_resnet50_torchvision": ("fcn_resnet50", True),

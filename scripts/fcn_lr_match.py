@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from seglab.config import config_dir
 from seglab.data.input_space import CAFFE_MEAN_BGR, IMAGENET_STD, input_space
 from seglab.data.synthetic import make_sample
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 CAFFE_LR = {"fcn32s": 1e-10, "fcn16s": 1e-12, "fcn8s": 1e-14, "fcn8s_atonce": 1e-10}
 WEIGHT_DECAY = 5e-4

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from seglab.config import config_dir
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 
 def sbatch_text(overrides: list[str]) -> str:

@@ -15,14 +15,15 @@ from lightning.pytorch.callbacks import Callback
 
 class SignalAtStep(Callback):
     """``phase=train``: before the training batch at ``step``; ``phase=validation``: in
-    the validation run at ``step`` (an epoch's end), before its first batch."""
+    the validation run at ``step`` (an epoch's end), before its first batch;
+    ``phase=test``: before the test batch of index ``step``."""
 
     def __init__(self, step: int, signame: str = "SIGTERM", phase: str = "train") -> None:
         self.step, self.signum, self.phase = step, getattr(signal, signame), phase
 
-    def _maybe_send(self, trainer) -> None:
+    def _maybe_send(self, trainer, at: int | None = None) -> None:
         marker = Path(trainer.default_root_dir) / "signal_sent"
-        if trainer.global_step == self.step and not marker.exists():
+        if (trainer.global_step if at is None else at) == self.step and not marker.exists():
             marker.touch()
             os.kill(os.getpid(), self.signum)
 
@@ -33,6 +34,10 @@ class SignalAtStep(Callback):
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dl_idx=0) -> None:
         if self.phase == "validation" and batch_idx == 0 and not trainer.sanity_checking:
             self._maybe_send(trainer)
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dl_idx=0) -> None:
+        if self.phase == "test":
+            self._maybe_send(trainer, at=batch_idx)
 
 
 class WaitForSignalAtStep(Callback):
@@ -49,7 +54,7 @@ class WaitForSignalAtStep(Callback):
         if trainer.global_step != self.step or marker.exists():
             return
         marker.touch()
-        from seglab import stop_signals
+        from seglab.run import signals as stop_signals
 
         deadline = time.monotonic() + self.timeout_s
         while stop_signals.received() is None and time.monotonic() < deadline:

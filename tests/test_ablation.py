@@ -21,7 +21,8 @@ from seglab.config import config_dir
 from seglab.data import CamVidDataModule
 from seglab.errors import ConfigError
 from seglab.report import comparisons, group_by_seed, read_job
-from seglab.runs import previous_job, register_resolvers
+from seglab.run.resolvers import register_resolvers
+from seglab.run.sweeps import previous_job
 
 CAMVID_ARGS = dict(name="camvid", num_classes=11, ignore_index=11, mean=[0.5] * 3,
                    std=[0.2] * 3, class_names=[str(i) for i in range(11)])  # fmt: skip

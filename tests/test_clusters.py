@@ -259,7 +259,7 @@ def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
     (each slice starts at the step the previous one saved). SLURM checks time limits
     every 30 s and sends the signal at the first check at most 30 s before its time, here
     5-35 s into a slice: often while the job still loads torch
-    (``seglab.stop_signals.note_from_job_start``; a 30 s delay would allow 0 s, before
+    (``seglab_launchers.slurm.note_from_job_start``; a 30 s delay would allow 0 s, before
     any Python handler can exist). Work sized in steps races that clock (a fast machine
     finished all 240 steps first), so the first slice waits at step 20 until the signal
     has come (``WaitForSignalAtStep``): it lands mid-run on any machine."""
@@ -298,7 +298,7 @@ EARLY_SIGNAL = """
 import os, signal
 from hydra_plugins.seglab_launchers import slurm  # what a job's pickle loads first
 os.kill(os.getpid(), signal.SIGUSR2)
-from seglab import stop_signals
+from seglab.run import signals as stop_signals
 for run in (1, 2):
     with stop_signals.noted_for_run():
         print(run, stop_signals.received())

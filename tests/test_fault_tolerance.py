@@ -79,6 +79,43 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
     assert len(loss_a) == 2 and loss_a == pytest.approx(loss_b, abs=1e-6)
 
 
+def test_sigterm_during_the_test_then_resume_runs_only_the_test(tmp_path, monkeypatch):
+    """fit + test; SIGTERM before the third test batch: exit 143 with fit recorded done and
+    the test stopped; the resume runs the test only (no optimizer step, the test from the
+    best checkpoint fit chose), and the records show fit once, test once."""
+    import yaml
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "tests"))
+    args = [*ARGS[1:4], "data.lengths={train:32,val:8,test:8}", "data.eval_batch_size=1"]
+    args += ["trainer.max_epochs=1", "test=true", "logger=csv"]
+    signal_at = [
+        "+callbacks.signal._target_=signal_at_step.SignalAtStep",
+        "+callbacks.signal.step=2",
+    ]
+    stopped = run_cli(
+        "seglab-train", *args, *signal_at, "+callbacks.signal.phase=test", cwd=tmp_path, check=False
+    )
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert "SIGTERM received: the test stopped at batch 3" in stopped.stderr
+    (run,) = run_dirs(tmp_path)
+    info = yaml.safe_load((run / "run_info.yaml").read_text())
+    assert [(p["phase"], p["ended"]) for p in info["phases"]] == [
+        ("fit", "finished"),
+        ("test", "stopped by SIGTERM"),
+    ]
+    assert not info["finished"] and info["best_checkpoint"].endswith(".ckpt")
+
+    resumed = run_cli("seglab-train", f"resume={run}", cwd=tmp_path)
+    log = (run / "train.log").read_text()
+    assert "fit finished earlier" in log and log.count("optimizer steps") == 1
+    info = yaml.safe_load((run / "run_info.yaml").read_text())
+    phases = [(p["phase"], p["ended"]) for p in info["phases"]]
+    print(f"records after the resume: {phases}")
+    assert phases == [("fit", "finished"), ("test", "stopped by SIGTERM"), ("test", "finished")]
+    assert info["finished"] and "test/mIoU" in info["metrics"] and "val/mIoU" in info["metrics"]
+    assert resumed.returncode == 0
+
+
 def test_sigterm_from_outside_during_training(tmp_path):
     """A plain ``kill`` from another process at an arbitrary moment of training."""
     import signal
@@ -147,8 +184,8 @@ def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypa
 
     from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
-    from seglab import stop_signals
-    from seglab.loggers import WandbLogger
+    from seglab.run import signals as stop_signals
+    from seglab.tracking.wandb_run import WandbLogger
 
     def lost(self, metrics, step=None):
         raise ConnectionResetError("Connection lost")

@@ -16,7 +16,7 @@ from PIL import Image
 from seglab.config import config_dir
 from seglab.data.voc import download_sbd_aug, download_voc2012, write_train_aug_list
 from seglab.errors import DataError
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 
 def write_voc(root, train=3, val=2, aug=4):

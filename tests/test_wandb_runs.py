@@ -17,8 +17,8 @@ import torch
 from conftest import BIN, REPO, SMALL, run_cli, run_dirs, wandb_runs, wandb_summary
 from lightning.pytorch.loggers import WandbLogger
 
-from seglab.monitoring import WandbDashboard
-from seglab.runs import sweep_job_name, swept_keys
+from seglab.run.sweeps import sweep_job_name, swept_keys
+from seglab.tracking.wandb_run import WandbDashboard
 
 
 def run_record(wandb_run: Path) -> dict:

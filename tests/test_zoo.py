@@ -21,7 +21,7 @@ from seglab.errors import SeglabError
 from seglab.models import VGG16, ResNet, Segmenter
 from seglab.models.heads import DeepLabV3Head, FCNHead
 from seglab.models.weights import from_torchvision, init_from_checkpoint
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 MODELS = sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml") if p.stem[0] != "_")
 VOC = [f"class{i}" for i in range(21)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import sys
@@ -16,7 +15,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from seglab.errors import SeglabError
-from seglab.stop_signals import note, outer_handler, received, stopping
+from seglab.run import cluster
+from seglab.run.signals import note, outer_handler, received, stopping
 
 log = logging.getLogger(__name__)
 
@@ -127,38 +127,36 @@ class GracefulStop(Callback):
     """On SIGTERM, SIGINT (Ctrl+C) or SIGUSR2, finish the current training step, write
     ``checkpoints/last.ckpt`` (mid-epoch: the data loader's position is in it, so the
     resumed run trains on exactly the batches that were left) and exit with 128 + signal
-    and a message that says how to resume.
+    and a message that says how to resume. During the test after fit, stop after the
+    current test batch (the run's records say the test did not finish; a resume runs
+    only the test).
 
     The handlers only note the signal, so the stop lands between steps instead of inside
-    one. SIGTERM is taken over from Lightning once training starts: Lightning would stop
-    at the end of an epoch or inside validation without a checkpoint of the epoch just
-    trained. A signal during validation lets it finish (the epoch's checkpoints are
-    written), and training stops after the next step. Under DDP the ranks agree (any rank
-    signalled stops all) before anyone saves.
+    one. SIGTERM is taken over from Lightning once training (or the test) starts:
+    Lightning would stop at the end of an epoch or inside validation without a checkpoint
+    of the epoch just trained. A signal during validation lets it finish (the epoch's
+    checkpoints are written), and training stops after the next step. Under DDP the ranks
+    agree (any rank signalled stops all) before anyone saves.
 
-    Under SLURM (one signal story, README "SLURM clusters"): SIGTERM is what SLURM sends on
-    preemption, ``scontrol requeue`` and ``scancel``; SLURM itself requeues a preempted
-    job. SIGUSR2 is submitit's warning before the time limit (``--signal=USR2@N``): after
-    the checkpoint, submitit's own handler (the one ``seglab.stop_signals.noted_for_run``
-    took over for the run) dumps the job and runs ``scontrol requeue``. From the job's
-    first second to its training, SIGTERM and SIGUSR2 are noted by
-    ``seglab.stop_signals``, and the run stops after its first step. Either way
-    the requeued job continues from ``last.ckpt`` (``SLURM_RESTART_COUNT`` > 0).
-    Lightning's own SLURM requeue (SIGUSR1, ``hpc_ckpt_*.ckpt``) is switched off in
-    ``seglab.train.build_run``.
+    In a cluster job (README "SLURM clusters"): SIGTERM is what a scheduler sends on
+    preemption, requeue and cancel; SIGUSR2 is the launcher's warning before the time
+    limit, after which the launcher's own handler (the one
+    ``seglab.run.signals.noted_for_run`` took over for the run) requeues the job. From the
+    job's first second to its training, both are noted by ``seglab.run.signals``, and the
+    run stops after its first step. The requeued job continues from ``last.ckpt``.
     """
 
-    _CAUGHT = (signal.SIGINT,)  # SIGTERM and SIGUSR2: seglab.stop_signals.noted_for_run
+    _CAUGHT = (signal.SIGINT,)  # SIGTERM and SIGUSR2: seglab.run.signals.noted_for_run
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename
         self._previous: dict[int, Any] = {}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "fit" and threading.current_thread() is threading.main_thread():
+        if stage in ("fit", "test") and threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, note) for s in self._CAUGHT}
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _take_sigterm(self, trainer: L.Trainer) -> None:
         # Lightning has installed its SIGTERM handler by now (after the setup hooks); it
         # puts back the one before it when the trainer tears down
         if threading.current_thread() is not threading.main_thread():
@@ -167,6 +165,12 @@ class GracefulStop(Callback):
             trainer._signal_connector.received_sigterm = False
             note(signal.SIGTERM)
         signal.signal(signal.SIGTERM, note)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_sigterm(trainer)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._take_sigterm(trainer)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for signum, handler in self._previous.items():
@@ -186,23 +190,46 @@ class GracefulStop(Callback):
             return
         signum = received() or signal.SIGTERM  # or another rank's signal
         path = _save(trainer, self.filename)
+        self._stop(
+            trainer,
+            signum,
+            f"stopped at epoch {trainer.current_epoch}, step {trainer.global_step} (batch "
+            f"{batch_idx + 1} of the epoch) and saved {path}.",
+        )
+
+    def on_test_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if not _any_rank(trainer, stopping()):
+            return
+        signum = received() or signal.SIGTERM
+        self._stop(
+            trainer,
+            signum,
+            f"the test stopped at batch {batch_idx + 1} (training had finished; its "
+            "checkpoints are saved, and a resume runs only the test).",
+        )
+
+    def _stop(self, trainer: L.Trainer, signum: int, what: str) -> None:
         name = signal.Signals(signum).name
         requeue = outer_handler(signum) if signum == signal.SIGUSR2 else None
+        environment = cluster.current()
+        resume = f"seglab-train resume={trainer.default_root_dir}"
         if callable(requeue):
-            then = "submitit requeues this SLURM job; it continues from there."
-        elif os.environ.get("SLURM_JOB_ID"):
-            then = (
-                "A requeued SLURM job continues from there by itself; otherwise continue "
-                f"with: seglab-train resume={trainer.default_root_dir}"
-            )
+            then = "The launcher requeues this job; it continues from there."
+        elif environment is not None:
+            then = f"{environment.after_stop()}; otherwise continue with: {resume}"
         else:
-            then = f"Continue with: seglab-train resume={trainer.default_root_dir}"
-        message = (
-            f"{name} received: stopped at epoch {trainer.current_epoch}, step "
-            f"{trainer.global_step} (batch {batch_idx + 1} of the epoch) and saved {path}. {then}"
-        )
+            then = f"Continue with: {resume}"
+        message = f"{name} received: {what} {then}"
         log.warning(message)
         print(f"seglab: {message}", file=sys.stderr, flush=True)
         if callable(requeue):
-            requeue(signum, None)  # rank 0: dump the job, scontrol requeue, exit
+            requeue(signum, None)  # rank 0: dump the job, requeue it, exit
         raise Interrupted(128 + signum)

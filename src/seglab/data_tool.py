@@ -28,7 +28,7 @@ from rich.table import Table
 from seglab.config import config_dir, reports_errors
 from seglab.data.datamodule import SegDataModule
 from seglab.errors import ConfigError, DataError
-from seglab.runs import register_resolvers
+from seglab.run.resolvers import register_resolvers
 
 log = logging.getLogger("seglab.data")
 

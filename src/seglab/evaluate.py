@@ -20,9 +20,11 @@ from seglab.checkpoints import load_checkpoint
 from seglab.config import config_dir, reports_errors
 from seglab.errors import SeglabError
 from seglab.run.build import build_list
+from seglab.run.records import process_token
+from seglab.run.resolvers import register_resolvers
 from seglab.run.restore import model_overrides, restore
 from seglab.run.validate import check, exit_on_bad_command_line
-from seglab.runs import process_token, register_resolvers
+from seglab.tracking import names
 
 log = logging.getLogger("seglab.eval")
 
@@ -43,10 +45,10 @@ def results_table(metrics: dict[str, float], prefix: str, class_names: list[str]
         table.add_row(label, *cells, **kw)
 
     for name in class_names:
-        row(name, f"{prefix}_iou/{name}", f"{prefix}_iou_crf/{name}")
+        row(name, names.class_iou(prefix, name), names.class_iou(prefix, name, crf=True))
     table.add_section()
-    row("mIoU", f"{prefix}/mIoU", f"{prefix}/mIoU_crf", style="bold")
-    row("pixel accuracy", f"{prefix}/pixel_acc", f"{prefix}/pixel_acc_crf")
+    row("mIoU", names.miou(prefix), names.miou(prefix, crf=True), style="bold")
+    row("pixel accuracy", names.pixel_acc(prefix), names.pixel_acc(prefix, crf=True))
     return table
 
 
@@ -78,13 +80,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     out = run(model, datamodule=datamodule, verbose=False)[0]
     if rank_zero_only.rank == 0:
         Console().print(results_table(out, prefix, list(datamodule.class_names)))
-        log.info(
-            "%s/mIoU=%.6f %s/pixel_acc=%.6f",
-            prefix,
-            out[f"{prefix}/mIoU"],
-            prefix,
-            out[f"{prefix}/pixel_acc"],
-        )
+        miou, acc = names.miou(prefix), names.pixel_acc(prefix)
+        log.info("%s=%.6f %s=%.6f", miou, out[miou], acc, out[acc])
     return out
 
 

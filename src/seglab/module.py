@@ -19,6 +19,7 @@ from seglab.metrics import SegMetrics
 from seglab.models.segmenter import resize
 from seglab.models.weights import init_from_checkpoint
 from seglab.optim import group_summary, param_groups
+from seglab.tracking import names
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +186,12 @@ class SegmentationModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         loss = self.training_loss(batch["image"], batch["mask"])
         bs = batch["image"].shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
+        self.log(names.TRAIN_LOSS, loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=bs)
         self._epoch_loss_sum = self._epoch_loss_sum + loss.detach().double() * bs
         self._epoch_loss_count += bs
         group = self.optimizers().param_groups[0]
         base_lr = group["lr"] / group["lr_mult"] if group.get("lr_mult") else group["lr"]
-        self.log("lr", base_lr, on_step=True, batch_size=bs)
+        self.log(names.LR, base_lr, on_step=True, batch_size=bs)
         return loss
 
     def training_loss(self, image: Tensor, mask: Tensor) -> Tensor:
@@ -263,27 +264,28 @@ class SegmentationModule(L.LightningModule):
         if self.crf is not None and self._crf_now(stage):
             refined = self.crf(logits.float().softmax(dim=1), self.images_of(batch))
             self.metrics[f"{stage}_crf"].update(labels_of(refined), batch["mask"])
-        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
+        self.log(names.loss(stage), loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
         return {"preds": preds}  # for callbacks (W&B examples)
 
     def _eval_epoch_end(self, stage: str) -> None:
         values = {}
         with_crf = self.crf is not None and self._crf_now(stage)  # same on every rank
-        for suffix in ("", "_crf") if with_crf else ("",):
-            result = self.metrics[stage + suffix].compute()
-            self.metrics[stage + suffix].reset()
-            values[f"{stage}/mIoU{suffix}"] = result["mIoU"]
-            values[f"{stage}/pixel_acc{suffix}"] = result["pixel_acc"]
+        for crf in (False, True) if with_crf else (False,):
+            metric = self.metrics[f"{stage}_crf" if crf else stage]
+            result = metric.compute()
+            metric.reset()
+            values[names.miou(stage, crf)] = result["mIoU"]
+            values[names.pixel_acc(stage, crf)] = result["pixel_acc"]
             for name, iou in zip(self.class_names, result["IoU"]):  # a W&B section of its own
-                values[f"{stage}_iou{suffix}/{name}"] = iou
+                values[names.class_iou(stage, name, crf)] = iou
         if stage == "val" and not self.trainer.sanity_checking:
-            miou = float(values["val/mIoU"])
+            miou = float(values[names.miou("val")])
             if self.best_miou is None or miou > self.best_miou:
                 self.best_miou = miou
-            values["val/mIoU_best"] = torch.tensor(self.best_miou)
-        miou = values.pop(f"{stage}/mIoU")
+            values[names.VAL_MIOU_BEST] = torch.tensor(self.best_miou)
+        miou = values.pop(names.miou(stage))
         self.log_dict(values, sync_dist=True)
-        self.log(f"{stage}/mIoU", miou, prog_bar=True, sync_dist=True)
+        self.log(names.miou(stage), miou, prog_bar=True, sync_dist=True)
 
     def _crf_now(self, stage: str) -> bool:
         """``crf_val: last`` keeps the CRF out of a training run's validations but the
@@ -340,7 +342,7 @@ class SegmentationModule(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._epoch_loss_count:
             mean = torch.as_tensor(self._epoch_loss_sum / self._epoch_loss_count).float()
-            self.log("train/loss_epoch", mean.to(self.device), sync_dist=True)
+            self.log(names.TRAIN_LOSS_EPOCH, mean.to(self.device), sync_dist=True)
 
     # -- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """What a run reports while it trains, kept out of the module (which holds loss,
-optimisation, evaluation and metrics): throughput, one line per epoch in ``train.log``,
-the W&B dashboard's layout and examples, and the run's config in every checkpoint."""
+evaluation and metrics): throughput, one line per epoch in ``train.log``, and the run's
+config in every checkpoint. The W&B dashboard: ``seglab.tracking.wandb_run``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import WandbLogger
 
-from seglab.data.input_space import image_of, space_of
-from seglab.loggers import wandb_may_be_gone
+from seglab.tracking import names
 
 log = logging.getLogger("seglab.train")
 
@@ -55,7 +53,7 @@ class Throughput(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.start is not None and self.end is not None and self.end > self.start:
             rate = self.images * trainer.world_size / (self.end - self.start)
-            pl_module.log("train/img_per_s", rate, on_epoch=True, sync_dist=False)
+            pl_module.log(names.TRAIN_IMG_PER_S, rate, on_epoch=True, sync_dist=False)
 
 
 def _value(metrics: dict[str, Any], key: str) -> float | None:
@@ -107,13 +105,13 @@ class EpochSummary(Callback):
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
         parts.append(f"step {trainer.global_step}")
         if self.batches:
-            parts.append(f"train/loss {float(self.loss) / self.batches:.4f}")
+            parts.append(f"{names.TRAIN_LOSS} {float(self.loss) / self.batches:.4f}")
         validated = self.val_seconds is not None
         for label, key, fmt in (
-            ("val/mIoU", "val/mIoU", ".4f"),
-            ("val/mIoU_crf", "val/mIoU_crf", ".4f"),
-            ("best", "val/mIoU_best", ".4f"),
-            ("lr", "lr", ".3g"),
+            (names.miou("val"), names.miou("val"), ".4f"),
+            (names.miou("val", crf=True), names.miou("val", crf=True), ".4f"),
+            ("best", names.VAL_MIOU_BEST, ".4f"),
+            (names.LR, names.LR, ".3g"),
         ):
             if key.startswith("val/") and not validated:
                 continue  # no validation this epoch (trainer.check_val_every_n_epoch)
@@ -126,102 +124,3 @@ class EpochSummary(Callback):
         if validated:  # of which validation (and the CRF, when one runs)
             parts.append(f"val {self.val_seconds:.0f} s")
         log.info(" | ".join(parts))
-
-
-# summaries that users compare across runs: the best epoch, not the last
-_MAX_SUMMARY = ("val/mIoU", "val/mIoU_crf", "val/mIoU_best", "val/pixel_acc", "val/pixel_acc_crf")
-
-
-class WandbDashboard(Callback):
-    """The W&B side of a run: validation metrics plotted against ``epoch`` with their
-    best value as the summary (``define_metric``), per-class IoU in its own section
-    (``val_iou/…``) plus a per-epoch ``wandb.Table``, and up to ``log_images`` example
-    images (prediction and truth masks) gathered over several validation batches."""
-
-    def __init__(self, log_images: int = 4) -> None:
-        self.log_images = log_images
-        self.examples: list[dict[str, Any]] = []
-        self.rows: list[list[Any]] = []
-
-    @staticmethod
-    def _runs(trainer: L.Trainer) -> list[Any]:
-        if trainer.global_rank != 0:
-            return []
-        return [lg.experiment for lg in trainer.loggers if isinstance(lg, WandbLogger)]
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        with wandb_may_be_gone("define_metric"):
-            for run in self._runs(trainer):
-                run.define_metric("epoch")
-                for key in _MAX_SUMMARY:
-                    run.define_metric(key, step_metric="epoch", summary="max")
-                run.define_metric("val/loss", step_metric="epoch", summary="min")
-                for glob in ("val/*", "val_iou/*", "val_iou_crf/*", "train/img_per_s"):
-                    run.define_metric(glob, step_metric="epoch")
-
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.examples = []
-
-    def on_validation_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if trainer.sanity_checking or not self._runs(trainer) or outputs is None:
-            return
-        preds = outputs["preds"]
-        if len(self.examples) >= self.log_images:
-            return
-        images = image_of(batch, space_of(trainer))
-        for i in range(len(preds)):
-            if len(self.examples) >= self.log_images:
-                return
-            self.examples.append(
-                {
-                    "image": images[i].cpu().numpy(),
-                    "pred": preds[i].cpu().numpy(),
-                    "mask": batch["mask"][i].cpu().numpy(),
-                    "name": batch["name"][i],
-                }
-            )
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        runs = self._runs(trainer)
-        if trainer.sanity_checking or not runs:
-            return
-        import wandb
-
-        labels = dict(enumerate(pl_module.class_names))
-        labels[pl_module.ignore_index] = "void"
-        images = [
-            wandb.Image(
-                e["image"],
-                caption=e["name"],
-                masks={
-                    "prediction": {"mask_data": e["pred"], "class_labels": labels},
-                    "ground_truth": {"mask_data": e["mask"], "class_labels": labels},
-                },
-            )
-            for e in self.examples
-        ]
-        m = trainer.callback_metrics
-        for name in pl_module.class_names:
-            self.rows.append(
-                [
-                    trainer.current_epoch,
-                    name,
-                    _value(m, f"val_iou/{name}"),
-                    _value(m, f"val_iou_crf/{name}"),
-                ]
-            )
-        table = wandb.Table(columns=["epoch", "class", "IoU", "IoU_crf"], data=list(self.rows))
-        payload: dict[str, Any] = {"val/per_class_iou": table, "epoch": trainer.current_epoch}
-        if images:
-            payload["val/examples"] = images
-        for run in runs:
-            with wandb_may_be_gone("per-class table and examples"):
-                run.log(payload)

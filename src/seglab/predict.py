@@ -20,9 +20,9 @@ from seglab.config import config_dir, reports_errors
 from seglab.data.dataset import read_rgb
 from seglab.data.input_space import InputSpace
 from seglab.errors import DataError, SeglabError
+from seglab.run.resolvers import register_resolvers
 from seglab.run.restore import model_overrides, restore
 from seglab.run.validate import check, exit_on_bad_command_line
-from seglab.runs import register_resolvers
 
 log = logging.getLogger("seglab.predict")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}

@@ -36,7 +36,8 @@ from pathlib import Path
 import yaml
 
 from seglab.errors import SeglabError
-from seglab.runs import comparable_config
+from seglab.run.sweeps import comparable_config
+from seglab.tracking import names
 
 
 @dataclass
@@ -126,28 +127,31 @@ def read_job(folder: Path) -> Job:
         cell=cell_key(config, choices),
     )
     best_row: dict[str, str] | None = None
+    val_miou = names.miou("val")
     for row in _rows(folder):
-        if row.get("val/mIoU"):
-            value = float(row["val/mIoU"])
-            job.epochs.append(int(float(row["epoch"])) + 1)
+        if row.get(val_miou):
+            value = float(row[val_miou])
+            job.epochs.append(int(float(row[names.EPOCH])) + 1)
             job.val_miou.append(value)
-            if best_row is None or value > float(best_row["val/mIoU"]):
+            if best_row is None or value > float(best_row[val_miou]):
                 best_row = row
-        if row.get("train/loss_epoch"):
-            job.train_loss[int(float(row["epoch"])) + 1] = float(row["train/loss_epoch"])
-        if row.get("train/img_per_s"):
-            job.img_per_s = float(row["train/img_per_s"])
-        if row.get("test/mIoU"):
-            job.test = float(row["test/mIoU"])
-        if row.get("test/mIoU_crf"):
-            job.test_crf = float(row["test/mIoU_crf"])
-    if best_row and best_row.get("val/mIoU_crf"):
-        job.best_crf = float(best_row["val/mIoU_crf"])
-    if best_row:
-        job.class_iou = {  # val_iou/<class> (val/IoU/<class> in runs before 2026-11)
+        if row.get(names.TRAIN_LOSS_EPOCH):
+            epoch = int(float(row[names.EPOCH])) + 1
+            job.train_loss[epoch] = float(row[names.TRAIN_LOSS_EPOCH])
+        if row.get(names.TRAIN_IMG_PER_S):
+            job.img_per_s = float(row[names.TRAIN_IMG_PER_S])
+        if row.get(names.miou("test")):
+            job.test = float(row[names.miou("test")])
+        if row.get(names.miou("test", crf=True)):
+            job.test_crf = float(row[names.miou("test", crf=True)])
+    if best_row and best_row.get(names.miou("val", crf=True)):
+        job.best_crf = float(best_row[names.miou("val", crf=True)])
+    if best_row:  # val_iou/<class> (val/IoU/<class> in runs before 2026-11)
+        prefixes = (names.class_iou_prefix("val"), "val/IoU/")
+        job.class_iou = {
             k.split("/")[-1]: float(v)
             for k, v in best_row.items()
-            if k.startswith(("val_iou/", "val/IoU/")) and v not in ("", None)
+            if k.startswith(prefixes) and v not in ("", None)
         }
     job.params, job.gflops, measured_stride = _size(config, folder)
     if measured_stride:  # the rebuilt backbone's own geometry (U-Net, ReSeg, truncated VGG)

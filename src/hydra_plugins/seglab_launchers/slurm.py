@@ -22,13 +22,79 @@ from typing import Any
 
 from hydra.core.utils import JobReturn
 
-from seglab.stop_signals import note_from_job_start
+from seglab.run import cluster
+
+log = logging.getLogger(__name__)
+
+
+def in_submitit_job() -> bool:
+    return bool(os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID"))
+
+
+def note_from_job_start() -> None:
+    """In a submitit job on SLURM, note SIGUSR2 and SIGTERM until the run starts: called
+    when the job's pickle imports this module (before torch loads) and again when the
+    launcher starts the job, right after submitit installed its own handlers (kept as
+    the outer ones: SIGUSR2 reaches submitit's requeue after the checkpoint)."""
+    if in_submitit_job():
+        cluster.note_stop_signals_now()
+
 
 # a submitit job imports this module first when it loads its pickle (before torch and
-# seglab.train, seconds before submitit installs its handlers): SLURM's time-limit
+# seglab's run, seconds before submitit installs its handlers): SLURM's time-limit
 # warning may come that early
 note_from_job_start()
-log = logging.getLogger(__name__)
+
+
+class SlurmCluster:
+    """seglab's ``ClusterEnvironment`` for SLURM jobs (``seglab.run.cluster``)."""
+
+    name = "SLURM"
+
+    def active(self) -> bool:
+        from lightning.fabric.plugins.environments import SLURMEnvironment
+
+        return SLURMEnvironment.detect()
+
+    def requeued(self) -> bool:
+        return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+
+    def cpus_per_task(self) -> int | None:
+        cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        return int(cpus) if cpus.isdigit() else None
+
+    def trainer_plugins(self) -> list[Any]:
+        """Lightning's SLURM environment with its auto-requeue off (SIGUSR1,
+        ``hpc_ckpt_*.ckpt``), so submitit's requeue and ``GracefulStop``'s ``last.ckpt``
+        are the only mechanism (README "SLURM clusters")."""
+        from lightning.fabric.plugins.environments import SLURMEnvironment
+
+        return [SLURMEnvironment(auto_requeue=False)]
+
+    def after_stop(self) -> str:
+        return "A requeued SLURM job continues from there by itself"
+
+
+def slurm_gpus(accelerator: str, devices: Any) -> int | None:
+    """``${slurm_gpus:<accelerator>,<devices>}``: ``gpus_per_node`` for a trainer: none for
+    CPU training (no ``--gpus-per-node`` in the sbatch script: clusters without GPUs reject
+    even 0), else its devices; other ``devices`` values ("auto", -1) end the command with
+    a message."""
+    if str(accelerator).lower() == "cpu":
+        return None
+    if isinstance(devices, int) and devices > 0:
+        return devices
+    if isinstance(devices, Sequence) and not isinstance(devices, str):
+        return len(devices)
+    # Hydra resolves the launcher's config before any seglab code could catch an error
+    # (it would print OmegaConf's traceback): say it here and exit as the entry points do
+    print(
+        f"seglab: error: hydra/launcher=slurm needs trainer.devices as a number of GPUs "
+        f"per node (got {devices!r}); or set hydra.launcher.gpus_per_node yourself.",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
+
 
 try:  # the sweeps extra; without it hydra/launcher=slurm does not compose anyway
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
@@ -230,15 +296,14 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
         """The job side, in each SLURM task. submitit has just installed its signal
         handlers: keep noting SIGUSR2/SIGTERM (a requeue in the middle of Hydra's set-up
         would fail the job) until the run takes them over
-        (``seglab.stop_signals.noted_for_run``). Task N > 0 of a DDP job logs to
+        (``seglab.run.signals.noted_for_run``). Task N > 0 of a DDP job logs to
         ``train_ddp_process_<N>.log`` and leaves ``.hydra/`` to task 0, as the ranks
         Lightning starts on one machine do."""
         note_from_job_start()
         rank = int(os.environ.get("SLURM_PROCID") or 0)
         if rank > 0:
-            from seglab.ddp import secondary_process
-
-            sweep_overrides = secondary_process(sweep_overrides, f"train_ddp_process_{rank}")
+            name = f"train_ddp_process_{rank}"
+            sweep_overrides = cluster.secondary_process(sweep_overrides, name)
         return super().__call__(sweep_overrides, *args)
 
     def launch(
@@ -296,9 +361,16 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
 
 
 def register() -> None:
-    """Make Hydra know this launcher in editable installs too: Hydra finds plugins by
-    walking the ``hydra_plugins`` folders on disk, which an editable install's import
-    hook does not expose (``Plugins.register`` is Hydra's way in for that case)."""
+    """The ``seglab.plugins`` entry point (``seglab.run.cluster.load_plugins``): the SLURM
+    cluster environment, the ``${slurm_gpus:…}`` resolver, and this launcher for Hydra,
+    in editable installs too (Hydra finds plugins by walking the ``hydra_plugins`` folders
+    on disk, which an editable install's import hook does not expose;
+    ``Plugins.register`` is Hydra's way in for that case)."""
+    from omegaconf import OmegaConf
+
+    cluster.register(SlurmCluster())
+    if not OmegaConf.has_resolver("slurm_gpus"):
+        OmegaConf.register_new_resolver("slurm_gpus", slurm_gpus)
     if submitit_launcher is None:
         return
     from hydra.core.plugins import Plugins

@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd, to_absolute_path
 
 from seglab.config import in_sweep
+from seglab.run.cluster import secondary_process
 
 _LIGHTNING_COMMAND = _launcher._hydra_subprocess_cmd
 _RANK_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -41,14 +42,6 @@ def _config_flags(argv: Sequence[str]) -> list[str]:
         if name in _CONFIG_FLAGS:
             flags += [arg] if "=" in arg else [arg, *argv[i + 1 : i + 2]]
     return flags
-
-
-def secondary_process(overrides: Sequence[str], job_name: str) -> list[str]:
-    """Overrides for a process of a run that is not its first: its own log file
-    (``<job_name>.log`` in the run folder) and no ``.hydra/`` (the first process's)."""
-    given = {o.split("=", 1)[0] for o in overrides}
-    extra = [f"hydra.job.name={job_name}", "hydra.output_subdir=null"]
-    return [*overrides, *(e for e in extra if e.split("=", 1)[0] not in given)]
 
 
 def rank_command(local_rank: int) -> tuple[list[str], str]:
@@ -70,7 +63,7 @@ def node_argv(argv: list[str]) -> list[str]:
     """Multi-node DDP started by hand (``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT`` on
     each node, the same ``hydra.run.dir`` on a shared disk): node N > 0 logs to
     ``train_node<N>.log`` and leaves ``.hydra/`` to node 0, as the ranks Lightning starts
-    on one node do. SLURM tasks: ``SlurmLauncher.__call__``."""
+    on one node do. A cluster job's tasks: its launcher plugin."""
     node = int(os.environ.get("NODE_RANK") or 0)
     if node == 0 or os.environ.get("LOCAL_RANK") is not None:
         return argv

@@ -1,54 +1,17 @@
-"""Loggers that survive what a resumable run goes through.
+"""The CSV logger of a resumable run.
 
 Lightning's CSVLogger deletes an existing ``metrics.csv`` when it starts, which loses
 the history of a resumed run: ``ResumableCSVLogger`` keeps the rows up to the
 checkpoint's step and appends after them, so the file reads as one uninterrupted run.
-``WandbLogger`` keeps a stopping run going when W&B's service died with the signal.
 """
 
 from __future__ import annotations
 
 import csv
-import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-
-from seglab.stop_signals import stopping
-
-log = logging.getLogger(__name__)
-
-
-@contextmanager
-def wandb_may_be_gone(what: str) -> Iterator[None]:
-    """Let a W&B call fail once a stop signal has arrived: SLURM sends SIGTERM to every
-    process of a job, W&B's service included, and between the signal and the checkpoint
-    (the end of the current step, or of a validation under way) the run still logs.
-    The data logged before the signal is on disk; the resumed run continues the W&B id.
-    Any other failure is raised as usual."""
-    try:
-        yield
-    except Exception as exc:
-        if not stopping():
-            raise
-        log.warning("W&B %s skipped while stopping (%s: %s)", what, type(exc).__name__, exc)
-
-
-class WandbLogger(_LightningWandbLogger):
-    """Lightning's ``WandbLogger``, whose logging calls do not fail a stopping run."""
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        with wandb_may_be_gone("log_metrics"):
-            super().log_metrics(metrics, step)
-
-    def log_hyperparams(self, params: Any) -> None:
-        with wandb_may_be_gone("log_hyperparams"):
-            super().log_hyperparams(params)
 
 
 class _ContinuingWriter(ExperimentWriter):

@@ -1,16 +1,15 @@
 """Which stop signal (SIGTERM, SIGINT, SIGUSR2) reached this run.
 
 The handlers only note the signal; ``seglab.callbacks.GracefulStop`` stops the run after
-its next training step with a checkpoint. This module imports nothing heavy, so a SLURM
-job can note a signal from its first second (``note_from_job_start``): SLURM may send
-the time-limit warning up to a minute early, while Python still loads torch, when no
-handler is installed yet and the signal would kill the job.
+its next training step with a checkpoint. This module imports nothing heavy, so a cluster
+job can note a signal from its first second (``seglab.run.cluster.note_stop_signals_now``,
+called by a launcher plugin): a scheduler may send its time-limit warning while Python
+still loads torch, when no handler is installed yet and the signal would kill the job.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ def received() -> int | None:
 
 def stopping() -> bool:
     """Whether a stop signal has reached this run: from then on, W&B's service may be
-    gone (SLURM signals every process of a job)."""
+    gone (a scheduler signals every process of a job)."""
     return _received is not None
 
 
@@ -49,23 +48,13 @@ _RUN_WIDE = (signal.SIGTERM, signal.SIGUSR2)
 _outer: dict[int, Any] = {}  # the handlers seglab took over (submitit's, in a job)
 
 
-def _take_over() -> None:
+def take_over() -> None:
     """Put ``note`` on SIGTERM and SIGUSR2, keeping the handlers that were there before
     (the shell's default, submitit's) as the outer ones."""
     for signum in _RUN_WIDE:
         previous = signal.signal(signum, note)
         if previous is not note:  # None: not set from Python
             _outer[signum] = signal.SIG_DFL if previous is None else previous
-
-
-def note_from_job_start() -> None:
-    """In a submitit job on SLURM, note SIGUSR2 and SIGTERM until the run starts: called
-    when the job's pickle imports seglab's launcher (before torch loads) and again when
-    the launcher starts the job, right after submitit installed its own handlers (kept
-    as the outer ones: SIGUSR2 reaches submitit's requeue after the checkpoint)."""
-    in_job = os.environ.get("SUBMITIT_FOLDER") and os.environ.get("SLURM_JOB_ID")
-    if in_job and threading.current_thread() is threading.main_thread():
-        _take_over()
 
 
 def outer_handler(signum: int) -> Any:
@@ -90,7 +79,7 @@ def noted_for_run() -> Iterator[None]:
         )
     main = threading.current_thread() is threading.main_thread()
     if main:
-        _take_over()
+        take_over()
     try:
         yield
     finally:

@@ -1,0 +1,88 @@
+"""What a run folder records about its run (``run_info.yaml``): its W&B id, the code's
+commit, the command, each resume, and each phase (fit, test) as it ended."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+# One token per process: run folders stay unique when two jobs start in the same second.
+# DDP ranks inherit the folder from rank 0 (Lightning passes hydra.run.dir to them).
+_PROCESS_TOKEN = secrets.token_hex(3)
+RUN_INFO = "run_info.yaml"
+
+
+def process_token() -> str:
+    """This process's random token (run folders, W&B ids)."""
+    return _PROCESS_TOKEN
+
+
+def git_commit(where: Path | None = None) -> dict[str, str | bool]:
+    """The code's commit and whether the tree had uncommitted changes."""
+    cwd = where or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": False}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    started: str
+    git: dict = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    host: str = ""
+    resumed: list[str] = field(default_factory=list)
+    # set when the run ended normally (fit, and test where asked): a resumed sweep skips it
+    finished: str | None = None
+    metrics: dict = field(default_factory=dict)
+    # how each phase ended: {phase: fit | test, ended: finished | stopped by <signal>, at}
+    phases: list = field(default_factory=list)
+    best_checkpoint: str | None = None  # the test's checkpoint, kept for a test-only resume
+
+    @classmethod
+    def load_or_create(cls, run_dir: Path, overrides: list[str]) -> RunInfo:
+        path = run_dir / RUN_INFO
+        now = _now()
+        if path.is_file():
+            info = cls(**yaml.safe_load(path.read_text()))
+            info.resumed.append(now)
+            info.overrides = overrides
+            return info
+        return cls(
+            run_id=f"{time.strftime('%Y%m%d%H%M%S')}-{_PROCESS_TOKEN}",
+            started=now,
+            git=git_commit(),
+            command=list(sys.argv),
+            overrides=overrides,
+            host=socket.gethostname(),
+        )
+
+    def done(self, phase: str) -> bool:
+        """Whether ``phase`` (fit, test) already ran to its end in this run folder."""
+        return any(p.get("phase") == phase and p.get("ended") == "finished" for p in self.phases)
+
+    def record(self, phase: str, ended: str) -> None:
+        self.phases.append({"phase": phase, "ended": ended, "at": _now()})
+
+    def save(self, run_dir: Path) -> None:
+        (run_dir / RUN_INFO).write_text(yaml.safe_dump(asdict(self), sort_keys=False))

@@ -1,0 +1,65 @@
+"""seglab's OmegaConf resolvers (``${uid:}``, ``${required:…}`` …), registered by every
+entry point before Hydra composes a config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from seglab.errors import ConfigError
+from seglab.run.records import process_token
+from seglab.run.sweeps import previous_job
+
+
+def _optuna_storage(sweep_dir: str) -> str:
+    """SQLite URL of the study in the sweep folder (created now: Optuna opens it before
+    Hydra makes the folder)."""
+    folder = Path(sweep_dir).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'optuna.db'}"
+
+
+def register_resolvers() -> None:
+    """``${uid:}`` (process token for folder names), ``${wandb_offline:}``,
+    ``${optuna_storage:<sweep dir>}``, ``${previous_job:<sweep dir>,<job num>}`` and
+    ``${required:<key>,<what>}`` (a value the recipe needs from the user) and
+    ``${class_table:<file>,<key>}`` (a classes file's names, colours, count) and
+    ``${metric:<key>}`` (a logged metric's name, ``seglab.tracking.names.CONFIG_KEYS``)."""
+    if not OmegaConf.has_resolver("uid"):
+        OmegaConf.register_new_resolver("uid", process_token)
+    if not OmegaConf.has_resolver("wandb_offline"):
+        # W&B stays offline unless the user asks for online (WANDB_MODE=online)
+        OmegaConf.register_new_resolver(
+            "wandb_offline", lambda: os.environ.get("WANDB_MODE", "offline") != "online"
+        )
+    if not OmegaConf.has_resolver("optuna_storage"):
+        OmegaConf.register_new_resolver("optuna_storage", _optuna_storage)
+    if not OmegaConf.has_resolver("previous_job"):
+        OmegaConf.register_new_resolver("previous_job", previous_job)
+    if not OmegaConf.has_resolver("required"):
+        OmegaConf.register_new_resolver("required", required)
+    if not OmegaConf.has_resolver("metric"):
+        OmegaConf.register_new_resolver("metric", metric)
+    if not OmegaConf.has_resolver("class_table"):
+        from seglab.data.classes import class_table
+
+        OmegaConf.register_new_resolver("class_table", class_table)
+
+
+def required(key: str, what: str) -> Any:
+    """``${required:<key>,<what>}``: a value a recipe cannot run without (a weights file
+    that cannot be downloaded, an earlier stage's checkpoint). Giving ``key`` on the
+    command line replaces the interpolation; reading it unset ends with one message."""
+    raise ConfigError(f"{key} is required by this recipe: give {what} ({key}=<path>)")
+
+
+def metric(key: str) -> str:
+    """``${metric:val_miou}``: the name seglab logs that metric under."""
+    from seglab.tracking.names import CONFIG_KEYS
+
+    if key not in CONFIG_KEYS:
+        raise ConfigError(f"${{metric:{key}}}: give one of {', '.join(CONFIG_KEYS)}")
+    return CONFIG_KEYS[key]

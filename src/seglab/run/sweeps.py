@@ -1,0 +1,75 @@
+"""What a sweep's jobs share and how they are told apart: the swept keys, a job's name,
+the config runs are compared on, the job a staged variant starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from seglab.errors import ConfigError
+from seglab.run.resume import override_key
+
+
+def swept_keys(sweep_dir: str | Path, sweeper_params: dict | None) -> list[str]:
+    """The keys a sweep varies: its sweeper's ``params`` (experiments, Optuna) and the
+    command line's lists (``model/head=fcn32s,fcn8s``, ``seed=range(3)``), read from the
+    sweep's ``multirun.yaml``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys = [override_key(k) for k in (sweeper_params or {})]
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if saved.is_file():
+        task = (yaml.safe_load(saved.read_text()) or {}).get("hydra", {}).get("overrides", {})
+        parsed = OverridesParser.create().parse_overrides(list(task.get("task") or []))
+        keys += [override_key(o.key_or_group) for o in parsed if o.is_sweep_override()]
+    return list(dict.fromkeys(keys))
+
+
+def sweep_job_name(overrides: list[str], keys: list[str], groups: set[str]) -> str | None:
+    """A W&B run name that tells a sweep's jobs apart: the values of the swept keys, a
+    config group's choice as is (``fcn8s``), a value as key + value (``seed1``,
+    ``lr0.01``). None when nothing is swept."""
+    values = {override_key(o): o.split("=", 1)[1] for o in overrides if "=" in o}
+    parts = []
+    for key in keys:
+        if key not in values:
+            continue
+        value = values[key]
+        parts.append(value if key in groups else f"{key.rsplit('.', 1)[-1]}{value}")
+    return "-".join(parts) or None
+
+
+_NOISE_TOP = ("paths", "callbacks", "logger", "run_id", "run_name", "group", "tags", "resume",
+              "ckpt_path")  # fmt: skip
+
+
+_NOISE_KEYS = ("root", "default_root_dir", "save_dir", "dirpath", "plugins", "init_from")
+
+
+def comparable_config(config: dict) -> dict:
+    """The resolved config as W&B should compare runs: without folders, paths, ids,
+    loggers and callbacks (they differ in every run), nested so W&B shows
+    ``model.optimizer.lr``-style columns."""
+
+    def clean(node: object) -> object:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if k not in _NOISE_KEYS}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return {k: clean(v) for k, v in config.items() if k not in _NOISE_TOP}
+
+
+def previous_job(sweep_dir: str, job_num: int | str) -> str:
+    """``${previous_job:${hydra:sweep.dir},${hydra:job.num}}``: the folder of the job
+    before this one in a sweep (staged FCN training starts from it)."""
+    num = int(job_num)
+    if num < 1:
+        raise ConfigError(
+            "a staged ablation variant (model.init_from=${previous_job:…}) starts from the "
+            "job before it in the sweep, but it is job 0: list the stage it starts from "
+            "first (e.g. +ablation=fcn32s,fcn16s_staged)."
+        )
+    return str(Path(sweep_dir) / str(num - 1))
