@@ -41,7 +41,9 @@ def build(experiment: str, variant: str, extra: list[str]):
         )
     module = instantiate(cfg.model, channels_last=cfg.get("channels_last", False))
     module.configure_model()  # the experiment's fast paths (NHWC)
-    optimizer = module.optimizer_factory(params=[p for p in module.parameters() if p.requires_grad])
+    optimizer = module.optimization.optimizer(
+        params=[p for p in module.parameters() if p.requires_grad]
+    )
     return cfg, module, optimizer
 
 

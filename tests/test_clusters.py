@@ -151,10 +151,32 @@ def test_a_job_that_can_never_start_ends_the_sweep_at_once(slurm_cluster, tmp_pa
     assert proc.returncode == 2 and took < 90
     lines = [line for line in err.splitlines() if "seglab: error" in line]
     assert len(lines) == 1 and "can never start (PartitionConfig)" in lines[0]
-    assert "8 CPUs per task" in lines[0]
-    assert re.search(r"node of partition \S+ has \d+ CPUs", lines[0])
+    assert re.search(
+        r"8 CPUs per task requested, the largest node of partition \S+ has 2: set "
+        r"hydra.launcher.cpus_per_task",
+        lines[0],
+    )
     assert "Traceback" not in out + err
     assert slurm_cmd(env, "squeue", "-h", "--me").strip() == ""  # cancelled, not left
+
+
+def test_what_a_partition_cannot_give_is_named_with_its_key():
+    """The rules behind the message above, for every resource (no cluster needed)."""
+    from hydra_plugins.seglab_launchers.slurm import _minutes, misfits
+
+    assert [_minutes(t) for t in ("1-00:00:00", "2:00:00", "30:00", "infinite")] == [
+        1440,
+        120,
+        30,
+        None,
+    ]
+    node = {"cpus": 2, "mem_gb": 16, "gpus": 0, "nodes": 1, "minutes": 300}
+    fits = {"cpus_per_task": 2, "tasks_per_node": 1, "nodes": 1, "timeout_min": 60}
+    assert misfits(fits, "local", node) == []
+    too_big = {**fits, "tasks_per_node": 2, "mem_gb": 64, "gpus_per_node": 1, "nodes": 2}
+    found = misfits({**too_big, "timeout_min": 600}, "local", node)
+    keys = ["cpus_per_task", "mem_gb", "trainer.devices", "trainer.num_nodes", "timeout_min"]
+    assert len(found) == 5 and all(k in f for k, f in zip(keys, found)), found
 
 
 @pytest.mark.slurm

@@ -1,10 +1,8 @@
-"""SegmentationModule: loss, optimisation, torchmetrics and logging for any segmenter."""
+"""SegmentationModule: loss, forward, torchmetrics and the CRF gate for any segmenter."""
 
 from __future__ import annotations
 
-import inspect
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,23 +16,10 @@ from seglab.errors import ConfigError
 from seglab.metrics import SegMetrics
 from seglab.models.segmenter import resize
 from seglab.models.weights import init_from_checkpoint
-from seglab.optim import group_summary, param_groups
+from seglab.optim import Optimization, total_steps
 from seglab.tracking import names
 
 log = logging.getLogger(__name__)
-
-
-def _factory_default(factory: Callable[..., Any], name: str) -> Any:
-    """A keyword of a Hydra partial (``lr``, ``weight_decay``), or the callee's default."""
-    keywords = getattr(factory, "keywords", {}) or {}
-    if name in keywords:
-        return keywords[name]
-    target = getattr(factory, "func", factory)
-    try:
-        param = inspect.signature(target).parameters.get(name)
-    except (TypeError, ValueError):
-        return None
-    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 def labels_of(scores: Tensor) -> Tensor:
@@ -47,11 +32,10 @@ def labels_of(scores: Tensor) -> Tensor:
 class SegmentationModule(L.LightningModule):
     """Trains ``net`` (B×3×H×W → B×C×H×W logits) and measures it.
 
-    ``optimizer`` and ``scheduler`` are factories (Hydra partials). ``param_groups``
-    gives per-parameter lr / weight-decay multipliers (``seglab.optim``). The scheduler is
-    called with the optimizer and, when it takes ``total_iters`` / ``total_steps`` (torch's
-    ``PolynomialLR``, DeepLab's "poly" policy; ``OneCycleLR``), the run's total optimizer
-    steps, and ``OneCycleLR`` each group's lr as its peak; it steps every optimizer step.
+    ``optimizer``, ``scheduler``, ``param_groups`` and ``replan_schedule`` (the model
+    config's keys) become a ``seglab.optim.Optimization``, which builds the optimizer and
+    schedule and re-plans a resumed schedule; the module keeps loss, forward, metrics
+    and the CRF gate.
 
     The training loss is the loss of the fused logits, plus, with MSc
     (``net.msc_scales``), the loss of each scale's logits (DeepLab v2), plus
@@ -64,7 +48,8 @@ class SegmentationModule(L.LightningModule):
     ``val/mIoU_best``. With a ``crf``: also ``{val,test}/mIoU_crf``,
     ``{val,test}/pixel_acc_crf`` and ``{val,test}_iou_crf/<class>`` (in a training run
     at every validation, or with ``crf_val: last`` only at the last epoch's). Throughput, the
-    per-epoch log line, W&B layout and examples are callbacks (``seglab.monitoring``).
+    per-epoch log line, W&B layout and examples are callbacks (``seglab.monitoring``,
+    ``seglab.tracking``).
     """
 
     def __init__(
@@ -93,14 +78,12 @@ class SegmentationModule(L.LightningModule):
             dict(compile) if isinstance(compile, Mapping) else ({} if compile else None)
         )
         self.net, self.loss = net, loss
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.optimization = Optimization(optimizer, scheduler, param_groups, replan_schedule)
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names = list(class_names)
         self.aux_loss_weight = aux_loss_weight
         self.tta_scales = [float(v) for v in tta_scales]
         self.tta_flip = tta_flip
-        self.param_group_rules = [dict(r) for r in param_groups or []]
-        self.replan_schedule = replan_schedule
         if init_from:  # staged training: FCN-16s from FCN-32s, FCN-8s from FCN-16s
             init_from_checkpoint(self.net, init_from)
         # a CRF refines softmax probabilities with the raw image in val / test, never in the
@@ -152,32 +135,12 @@ class SegmentationModule(L.LightningModule):
 
     # -- training ---------------------------------------------------------------------------
     def on_train_start(self) -> None:
-        """A resumed run whose length changed (``trainer.max_epochs`` / ``max_steps``)
-        would silently keep the checkpoint's schedule (a poly decay that already reached
-        0 stays at 0): say so, and with ``model.replan_schedule=true`` re-plan it."""
-        scheduler = self.lr_schedulers()
-        if self.trainer.global_step == 0 or not hasattr(scheduler, "total_iters"):
-            return
-        planned, restored = self._total_steps(), int(scheduler.total_iters)
-        if planned == restored:
-            return
+        """A resumed run whose length changed: ``Optimization.resumed`` warns or re-plans."""
         step = self.trainer.global_step
-        if not self.replan_schedule:
-            self._warn(
-                f"resumed at step {step} with a run length of {planned} steps, but "
-                f"the checkpoint's schedule was planned for {restored}: it is kept (lr "
-                f"{'is already' if step >= restored else 'reaches'} 0 at step {restored}). "
-                "Set model.replan_schedule=true to re-plan it for the new length."
-            )
-            return
-        scheduler.total_iters = planned
-        factor = (1.0 - min(step, planned) / planned) ** getattr(scheduler, "power", 1.0)
-        for group, base in zip(self.optimizers().param_groups, scheduler.base_lrs):
-            group["lr"] = base * factor  # the poly value at this step of the new plan
-        self._warn(
-            f"schedule re-planned for {planned} steps (was {restored}); at step "
-            f"{step} the lr is now {factor:.4f} x its initial value (model.replan_schedule)"
-        )
+        planned = total_steps(self.trainer) if step else 0
+        message = self.optimization.resumed(self.lr_schedulers(), self.optimizers(), planned, step)
+        if message:
+            self._warn(message)
 
     def _warn(self, message: str) -> None:
         if self.global_rank == 0:  # console and train.log, once
@@ -206,50 +169,7 @@ class SegmentationModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> Any:
-        lr = _factory_default(self.optimizer_factory, "lr")
-        decay = _factory_default(self.optimizer_factory, "weight_decay") or 0.0
-        groups = param_groups(self.net, self.param_group_rules, lr, decay)
-        if self.param_group_rules:
-            log.info("parameter groups: %s", group_summary(groups))
-        optimizer = self.optimizer_factory(params=groups)
-        if self.scheduler_factory is None:
-            return optimizer
-        kwargs: dict[str, Any] = {}
-        target = getattr(self.scheduler_factory, "func", self.scheduler_factory)
-        accepted = inspect.signature(target).parameters
-        given = getattr(self.scheduler_factory, "keywords", {}) or {}
-        for length in ("total_iters", "total_steps"):  # PolynomialLR, OneCycleLR
-            if length in accepted and given.get(length) is None:
-                kwargs[length] = self._total_steps()
-        if "max_lr" in accepted and given.get("max_lr") is None:
-            # OneCycleLR peaks at each group's own lr (lr x lr_mult), so multipliers hold
-            kwargs["max_lr"] = [group["lr"] for group in optimizer.param_groups]
-        scheduler = self.scheduler_factory(optimizer, **kwargs)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
-
-    def _total_steps(self) -> int:
-        """Optimizer steps of the whole run, for schedules that need it (poly).
-
-        Not ``trainer.estimated_stepping_batches``: that builds and starts the training
-        loader before a checkpoint is restored, so a mid-epoch resume would lose the
-        loader's position. Counting from a fresh loader's length starts nothing."""
-        trainer = self.trainer
-        epochs = trainer.max_epochs
-        if trainer.max_steps > 0 and (epochs is None or epochs < 0):
-            return trainer.max_steps  # the papers count iterations (max_epochs=-1)
-        datamodule = trainer.datamodule
-        if datamodule is None:
-            return max(1, int(trainer.estimated_stepping_batches))
-        per_epoch = len(datamodule.train_dataloader())
-        limit = trainer.limit_train_batches
-        per_epoch = min(per_epoch, limit) if isinstance(limit, int) else int(per_epoch * limit)
-        steps = math.ceil(per_epoch / trainer.accumulate_grad_batches) * max(epochs or 1, 1)
-        if trainer.max_steps > 0:
-            steps = min(steps, trainer.max_steps)
-        return max(1, steps)
+        return self.optimization.configure(self.net, lambda: total_steps(self.trainer))
 
     # -- evaluation -----------------------------------------------------------------------
     def images_of(self, batch: dict[str, Any]) -> Tensor:
