@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from seglab.config import config_dir
+from seglab.run import cluster
 from seglab.run.resolvers import register_resolvers
 
 
@@ -30,6 +31,7 @@ def sbatch_text(overrides: list[str]) -> str:
         ) from None
 
     register_resolvers()
+    cluster.load_plugins()  # hydra/launcher=slurm and its ${slurm_gpus:…}
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose(
             "train", overrides=["hydra/launcher=slurm", *overrides], return_hydra_config=True

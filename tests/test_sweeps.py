@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import report_jobs, run_cli, run_dirs, val_per_epoch, wandb_runs, wandb_summary
+from conftest import (
+    classes_scored,
+    report_jobs,
+    run_cli,
+    run_dirs,
+    val_per_epoch,
+    wandb_runs,
+    wandb_summary,
+)
 
-# learns within 2 epochs (val mIoU 0.24 -> 0.30 for FCN-8s), about 12 s a run
+# 2 epochs, about 12 s a run (val mIoU 0.24 -> 0.30 for FCN-8s on one machine)
 DDP = [
     "data.lengths={train:96,val:16}",
     "data.batch_size=8",
@@ -53,7 +61,9 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
         swept, solo = val_per_epoch(job), val_per_epoch(single)
         print(f"{head}: val/mIoU per epoch in the sweep {swept}, alone {solo}")
         assert swept == pytest.approx(solo, abs=1e-6) and len(swept) == 2
-        assert max(swept) > 0.2  # a model that learned, not the all-background baseline
+        # not the trivial agreement of two all-background nets: more than one class scored
+        # (no mIoU bar: after 2 tiny epochs its value depends on the CPU, issue 21)
+        assert len(classes_scored(job)) >= 2, classes_scored(job)
 
     # seglab-report: the table and plots from the sweep's local files, and a W&B table
     report = run_cli("seglab-report", str(sweep), "--wandb", cwd=tmp_path)

@@ -85,34 +85,32 @@ def _run(cfg: DictConfig) -> float | None:
     use_cluster_threads(environment)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build_run(cfg)
+    length = {"max_epochs": trainer.max_epochs, "max_steps": trainer.max_steps}
     phase = "fit"
     try:
-        if info.done("fit"):
+        if info.fit_done(length):
             log.info("fit finished earlier (%s): only what is missing runs", info.best_checkpoint)
             metrics = dict(info.metrics)
         else:
             start_step = prepare_loggers(cfg, trainer, model, info, ckpt_path)
             metrics = fit(trainer, model, datamodule, ckpt_path, start_step)
-            if rank_zero_only.rank == 0 and schedule_done(trainer):
-                info.record("fit", "finished")
+            if schedule_done(trainer):
+                info.record("fit", "finished", length=length)
                 info.best_checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "")
                 info.metrics = metrics
-                info.save(run_dir)
+                save_records(info, run_dir)
         phase = "test"
-        if wants_test(cfg.get("test"), datamodule) and not info.done("test"):
+        if wants_test(cfg.get("test"), datamodule) and not info.test_done():
             test_from = info.best_checkpoint or "best"
             trainer.test(model, datamodule=datamodule, ckpt_path=test_from)
             metrics.update(scalar_metrics(trainer))
-            if rank_zero_only.rank == 0 and info.done("fit"):
+            if info.fit_done(length):  # a test of a finished fit counts
                 info.record("test", "finished")
-        if rank_zero_only.rank == 0:
-            close_records(info, run_dir, metrics, done=info.done("fit"))
+        close_records(info, run_dir, metrics, done=info.fit_done(length))
         return metrics.get(cfg.get("optimized_metric") or "")
     except Interrupted:
-        if rank_zero_only.rank == 0:
-            signum = received()
-            info.record(phase, f"stopped by {signal_name(signum)}")
-            info.save(run_dir)
+        info.record(phase, f"stopped by {signal_name(received())}")
+        save_records(info, run_dir)
         raise
     finally:
         finish_wandb(trainer)
@@ -126,7 +124,15 @@ def open_records(cfg: DictConfig, info: RunInfo, run_dir: Path, ckpt_path: str |
     log.info("run folder: %s (W&B id %s)%s", run_dir, info.run_id, resuming)
 
 
+def save_records(info: RunInfo, run_dir: Path) -> None:
+    """Every rank keeps the same records in memory; rank 0 writes them."""
+    if rank_zero_only.rank == 0:
+        info.save(run_dir)
+
+
 def close_records(info: RunInfo, run_dir: Path, metrics: dict[str, float], done: bool) -> None:
+    if rank_zero_only.rank != 0:
+        return
     best = info.best_checkpoint or ""
     log.info("done: %s=%s, best %s", names.VAL_MIOU_BEST, metrics.get(names.VAL_MIOU_BEST), best)
     if done:  # trained to the end (and tested where asked): a resumed sweep skips it

@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -77,12 +78,24 @@ class RunInfo:
             host=socket.gethostname(),
         )
 
-    def done(self, phase: str) -> bool:
-        """Whether ``phase`` (fit, test) already ran to its end in this run folder."""
-        return any(p.get("phase") == phase and p.get("ended") == "finished" for p in self.phases)
+    def _last_finished(self, phase: str) -> int | None:
+        ends = [i for i, p in enumerate(self.phases) if p["phase"] == phase]
+        ends = [i for i in ends if self.phases[i]["ended"] == "finished"]
+        return ends[-1] if ends else None
 
-    def record(self, phase: str, ended: str) -> None:
-        self.phases.append({"phase": phase, "ended": ended, "at": _now()})
+    def fit_done(self, length: dict[str, Any]) -> bool:
+        """Fit already ran to the end of a schedule of this ``length`` (``max_epochs``,
+        ``max_steps``); a resume with a longer schedule trains on."""
+        last = self._last_finished("fit")
+        return last is not None and self.phases[last].get("length") == length
+
+    def test_done(self) -> bool:
+        """The test ran to its end after the last time fit finished."""
+        fit, test = self._last_finished("fit"), self._last_finished("test")
+        return fit is not None and test is not None and test > fit
+
+    def record(self, phase: str, ended: str, **details: Any) -> None:
+        self.phases.append({"phase": phase, "ended": ended, "at": _now(), **details})
 
     def save(self, run_dir: Path) -> None:
         (run_dir / RUN_INFO).write_text(yaml.safe_dump(asdict(self), sort_keys=False))

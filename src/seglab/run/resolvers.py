@@ -3,6 +3,7 @@ entry point before Hydra composes a config."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ def register_resolvers() -> None:
     ``${class_table:<file>,<key>}`` (a classes file's names, colours, count) and
     ``${metric:<key>}`` (a logged metric's name, ``seglab.tracking.names.CONFIG_KEYS``)."""
     if not OmegaConf.has_resolver("uid"):
-        OmegaConf.register_new_resolver("uid", process_token)
+        # a submitit job gets the driver's resolvers pickled (Hydra's singleton state):
+        # the token travels as a value, so the job resolves the driver's sweep folder
+        OmegaConf.register_new_resolver("uid", functools.partial(str, process_token()))
     if not OmegaConf.has_resolver("wandb_offline"):
         # W&B stays offline unless the user asks for online (WANDB_MODE=online)
         OmegaConf.register_new_resolver(
