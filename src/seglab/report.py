@@ -409,13 +409,21 @@ def markdown(jobs: list[Job]) -> str:
 
 
 def plots(jobs: list[Job], out: Path) -> list[Path]:
+    """``val_miou.png`` (learning curves) and ``ablation.png`` (mean ± std bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    curves, bars = out / "val_miou.png", out / "ablation.png"
+    _plot_curves(jobs, curves)
+    _plot_bars(jobs, bars)
+    return [curves, bars]
+
+
+def _plot_curves(jobs: list[Job], curves: Path) -> None:
+    """Train loss per epoch (mean ± std over each cell's seeds) and every job's val mIoU."""
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    curves = out / "val_miou.png"
     fig, (loss_ax, ax) = plt.subplots(1, 2, figsize=(14, 5))
     for cell in group_by_seed(jobs):  # train loss: mean over the cell's seeds, ± std band
         epochs = sorted({e for j in cell.jobs for e in j.train_loss})
@@ -450,7 +458,11 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
     fig.savefig(curves, dpi=120)
     plt.close(fig)
 
-    bars = out / "ablation.png"
+
+def _plot_bars(jobs: list[Job], bars: Path) -> None:
+    """Each cell's mIoU per metric (val, val + CRF, test …), mean ± std over seeds."""
+    import matplotlib.pyplot as plt
+
     cells = group_by_seed(jobs)
     shown = [m for m in METRICS if any(c.values(m) for c in cells)]
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(cells) * len(shown) + 2), 5))
@@ -477,7 +489,6 @@ def plots(jobs: list[Job], out: Path) -> list[Path]:
     fig.tight_layout()
     fig.savefig(bars, dpi=120)
     plt.close(fig)
-    return [curves, bars]
 
 
 def log_to_wandb(jobs: list[Job], out: Path) -> str:
