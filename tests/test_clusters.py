@@ -277,14 +277,15 @@ def test_ddp_job_on_slurm_is_one_run_with_a_log_per_task(slurm_cluster, tmp_path
 @pytest.mark.xdist_group("slurm")
 def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
     """A 1-minute time limit with SIGUSR2 25 s before it: the job stops after a step,
-    submitit requeues it, and the slices' optimizer steps add up to the schedule's 240
+    submitit requeues it, and the slices' optimizer steps add up to the schedule's 80
     (each slice starts at the step the previous one saved). SLURM checks time limits
     every 30 s and sends the signal at the first check at most 30 s before its time, here
     5-35 s into a slice: often while the job still loads torch
     (``seglab_launchers.slurm.note_from_job_start``; a 30 s delay would allow 0 s, before
     any Python handler can exist). Work sized in steps races that clock (a fast machine
-    finished all 240 steps first), so the first slice waits at step 20 until the signal
-    has come (``WaitForSignalAtStep``): it lands mid-run on any machine."""
+    finished all its steps first), so the first slice waits at step 20 until the signal
+    has come (``WaitForSignalAtStep``): it lands mid-run on any machine. 80 steps: the
+    second slice (60 steps, seconds) usually ends the schedule; a third is allowed."""
     env = {**os.environ, **slurm_cluster, "PYTHONPATH": str(REPO / "tests")}
     sweep = tmp_path / "sweep"
     driver = submit(
@@ -292,7 +293,7 @@ def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
         env,
         "hydra.launcher.timeout_min=1",
         "hydra.launcher.signal_delay_s=25",
-        "data.lengths={train:960,val:16}",
+        "data.lengths={train:320,val:16}",
         "trainer.max_epochs=2",
         "run_name=limited",
         "+callbacks.wait._target_=signal_at_step.WaitForSignalAtStep",
@@ -312,7 +313,7 @@ def test_time_limit_requeues_and_recomputes_no_step(slurm_cluster, tmp_path):
     print(f"stopped at steps {stops}, resumed at {resumes}; steps per slice {slices}")
     assert stops and resumes == stops  # every slice starts where the last one saved
     assert int(final.group(1)) == starts[-1] and all(n > 0 for n in slices)
-    assert sum(slices) == 240 == int(final.group(2))
+    assert sum(slices) == 80 == int(final.group(2))
     assert "Requeued job" in log and "timed-out" in log
 
 

@@ -61,6 +61,8 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
     assert f"seglab-train resume={run_a}" in stopped.stderr
     last = torch.load(run_a / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert last["global_step"] == stop and last["epoch"] == 1  # mid-epoch, not an epoch end
+    if signame == "SIGINT":  # the stop after a step and its checkpoint are SIGTERM's code
+        return  # path from here on; its resume is the SIGTERM cases' (suite time)
 
     run_cli("seglab-train", f"resume={run_a}", cwd=tmp_path / "a")
     run_b = uninterrupted

@@ -354,10 +354,12 @@ def test_paper_experiments_train_on_train_aug_by_iterations(experiment, model, b
 
 
 def test_iteration_budgets_set_the_poly_schedule_length():
+    from seglab.optim import total_steps
+
     cfg = compose_cfg("model=deeplab_v3", "model/backbone=resnet50")
     module = instantiate(cfg.model)
     module.trainer = L.Trainer(max_steps=123, max_epochs=-1, logger=False)
-    assert module._total_steps() == 123
+    assert total_steps(module.trainer) == 123
 
 
 def test_v2_head_standalone_msc_output_sizes():
