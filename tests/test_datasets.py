@@ -243,14 +243,31 @@ def test_folder_splits_from_lists_and_index_masks(tmp_path):
 # -- the bad inputs of a folder data set: one line naming the file ---------------------------
 
 
-def _folder_error(tmp_path, damage) -> str:
+def _folder_error(tmp_path, damage, cli: bool = False) -> str:
+    """The message a damaged folder tree gives: through ``seglab-train`` (``cli``: one
+    ``seglab: error:`` line, no traceback), or, for the other cases, from the data module
+    reading every sample as training does (the same exception, without the process start:
+    suite time)."""
     root = write_folder(tmp_path / "mine", count=4)
     damaged = damage(root)
-    err = _fails(tmp_path, "data=folder", f"data.root={root}", "trainer.max_epochs=1", "logger=csv")
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines[-1].startswith("seglab: error:") and str(damaged) in lines[-1], err
-    assert sum("seglab: error" in line for line in lines) == 1
-    return lines[-1]
+    if cli:
+        args = ("data=folder", f"data.root={root}", "trainer.max_epochs=1", "logger=csv")
+        err = _fails(tmp_path, *args)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines[-1].startswith("seglab: error:") and str(damaged) in lines[-1], err
+        assert sum("seglab: error" in line for line in lines) == 1
+        return lines[-1]
+    cfg = compose_cfg("data=folder", f"data.root={root}")
+    with pytest.raises(DataError) as info:
+        dm = instantiate(cfg.data)
+        dm.setup("fit")
+        for split in ("train", "val"):
+            dataset = dm.dataset(split)
+            for i in range(len(dataset)):
+                dataset[i]
+    message = str(info.value)
+    assert str(damaged) in message, message
+    return message
 
 
 def test_folder_image_without_mask(tmp_path):
@@ -258,7 +275,7 @@ def test_folder_image_without_mask(tmp_path):
         (root / "masks" / "img_002.png").unlink()
         return root / "images" / "img_002.jpg"
 
-    assert "has no mask" in _folder_error(tmp_path, damage)
+    assert "has no mask" in _folder_error(tmp_path, damage, cli=True)
 
 
 def test_folder_sizes_that_differ(tmp_path):
