@@ -20,6 +20,7 @@ from seglab.run.build import build_list
 from seglab.run.records import process_token
 from seglab.run.restore import model_overrides, restore
 from seglab.tracking import names
+from seglab.tracking.wandb_run import finish_wandb
 
 log = logging.getLogger("seglab.eval")
 
@@ -72,7 +73,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     run = trainer.validate if cfg.split == "val" else trainer.test
     prefix = "val" if cfg.split == "val" else "test"
-    out = run(model, datamodule=datamodule, verbose=False)[0]
+    try:
+        out = run(model, datamodule=datamodule, verbose=False)[0]
+    finally:  # closed here, not by W&B's exit hook: that one may leave the run unflushed
+        finish_wandb(trainer)
     if rank_zero_only.rank == 0:
         Console().print(results_table(out, prefix, list(datamodule.class_names)))
         miou, acc = names.miou(prefix), names.pixel_acc(prefix)
