@@ -13,6 +13,8 @@ requeued cluster job) does only what is missing.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +185,6 @@ def use_cluster_threads(environment: cluster.ClusterEnvironment | None) -> None:
     ``--cpus-per-task``, hydra.launcher.cpus_per_task) unless OMP_NUM_THREADS says
     otherwise: PyTorch would start one thread per core of the node, and jobs sharing a
     node would then fight over the same cores (several times slower on a busy node)."""
-    import os
-
     cpus = environment.cpus_per_task() if environment is not None else None
     if cpus and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(cpus)
@@ -221,6 +221,4 @@ def scalar_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 
 def signal_name(signum: int | None) -> str:
-    import signal
-
     return signal.Signals(signum).name if signum else "a signal on another rank"
