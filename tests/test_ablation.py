@@ -98,23 +98,29 @@ def test_report_groups_seeds_into_cells_with_mean_and_std(sweep, capsys):
 
     found = {(c.question, c.metric): c for c in comparisons(cells)}
     skip16 = found[("FCN-16s vs FCN-32s (the pool4 skip)", "val")]
-    # 0.47 - 0.42 = 0.05, SE sqrt(0.02²/3 + 0.02²/3) = 0.016330: more than twice
+    # 0.47 - 0.42 = 0.05, SE sqrt(0.02²/3 + 0.02²/3) = 0.016330, Welch df 4, t = 2.7764:
+    # 95% interval 0.05 ± 0.04534 = [+0.0047, +0.0953], which excludes 0
     assert skip16.difference == pytest.approx(0.05)
     assert skip16.stderr == pytest.approx(math.sqrt(2 * 0.0004 / 3))
+    assert skip16.interval == pytest.approx((0.004661, 0.095339), abs=1e-6)
     assert skip16.significant is True
+    # published +3.0 points (0.030) lies inside and the interval is positive: agrees
+    assert skip16.published.effect == 3.0 and skip16.verdict == "agrees"
     skip8 = found[("FCN-8s vs FCN-16s (the pool3 skip)", "val")]
     assert skip8.difference == pytest.approx(0.01) and skip8.significant is False
-    # CRF on vs off, paired: gains 0.01, 0.02, 0.01 -> mean 0.013333, SE 0.005774/sqrt(3)
+    assert skip8.verdict == "underpowered"  # [-0.0353, +0.0553] holds 0 and +0.003
+    # CRF on vs off, paired: gains 0.01, 0.02, 0.01 -> mean 0.013333, SE 0.005774/sqrt(3),
+    # df 2, t = 4.3027: [-0.0010, +0.0277] holds 0 (twice the SE would not have)
     gain = found[("fcn8s: CRF on vs off", "val")]
     assert gain.difference == pytest.approx(0.04 / 3)
     assert gain.stderr == pytest.approx(0.0057735 / math.sqrt(3), rel=1e-4)
-    assert gain.significant is True
+    assert gain.significant is False and gain.published is None
 
     run_cli("seglab-report", str(sweep), cwd=sweep.parent)
     report = (sweep / "report.md").read_text()
     assert "| fcn32s | 1, 2, 3 | 0.4200 ± 0.0200 |" in report
-    assert "| FCN-16s vs FCN-32s (the pool4 skip) | val | +0.0500 | 0.0163 | yes |" in report
-    assert "| FCN-8s vs FCN-16s (the pool3 skip) | val | +0.0100 | 0.0163 | no |" in report
+    assert "| FCN-16s vs FCN-32s (the pool4 skip) | val | +0.0500 | [+0.0047, +0.0953] | 3 " in report
+    assert "| FCN-8s vs FCN-16s (the pool3 skip) | val | +0.0100 | [-0.0353, +0.0553] | 3 " in report
     assert (sweep / "ablation.png").stat().st_size > 10_000
 
 

@@ -8,17 +8,19 @@ folder (or ``--out``):
   - one row per *cell* (jobs whose configs differ only by ``seed``): val mIoU (best
     epoch), val mIoU with the CRF (same checkpoint), test mIoU without and with the CRF
     (best checkpoint, where the job tested), each as mean ± sample std over the seeds;
-  - comparisons for the papers' questions (FCN-16s vs 32s, 8s vs 16s, DeepLab vs FCN-8s,
-    CRF on vs off): the difference of means, its standard error and whether it exceeds
-    twice that;
+  - the papers' questions (FCN-16s vs 32s, 8s vs 16s, DeepLab vs FCN-8s, CRF on vs off;
+    ``seglab/reporting/published.yaml``): our difference with its 95% interval beside
+    the published effect and its source, a verdict (agrees, contradicts, underpowered …)
+    and the seeds per cell that 80% power needs (``seglab.reporting.replication``);
+  - the machines the jobs ran on (seeds pool only within one machine kind unless
+    ``--pool-machines``);
   - one row per job: model, backbone, output stride, CRF, the figures above, per-class
     IoU at the best epoch, parameters, GFLOPs per image at the data's input size,
     training img/s, minutes;
-* ``val_miou.png``: train loss per epoch (mean ± std band per cell) and val mIoU at
-  each validation, one line per job;
-* ``ablation.png``: mean val (and test) mIoU per cell with ± std error bars, CRF beside.
+* ``val_miou.png``, ``ablation.png``, ``forest.png``: see ``seglab.reporting.plots``.
 
-``--wandb`` also logs the job table as a ``wandb.Table`` (offline unless WANDB_MODE=online).
+``--wandb`` also logs the job and question tables and the figures to one W&B run
+(offline unless WANDB_MODE=online).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import statistics
 import sys
@@ -36,6 +37,9 @@ from pathlib import Path
 import yaml
 
 from seglab.errors import SeglabError
+from seglab.reporting import replication
+from seglab.reporting.replication import comparisons  # noqa: F401 (the report's API)
+from seglab.run.machine import describe, fingerprint
 from seglab.run.sweeps import comparable_config
 from seglab.tracking import names
 
@@ -60,6 +64,8 @@ class Job:
     best_crf: float | None = None  # val mIoU with the CRF at the best epoch
     test: float | None = None  # test mIoU of the best checkpoint
     test_crf: float | None = None
+    machine: dict = field(default_factory=dict)  # run_info.yaml's machine (run.machine)
+    fingerprint: str = "unknown"  # what must match for seeds to be pooled
 
     @property
     def best(self) -> float | None:
@@ -157,7 +163,20 @@ def read_job(folder: Path) -> Job:
     if measured_stride:  # the rebuilt backbone's own geometry (U-Net, ReSeg, truncated VGG)
         job.output_stride = measured_stride
     job.minutes = _minutes(folder)
+    job.machine, job.fingerprint = _machine(folder)
     return job
+
+
+def _machine(folder: Path) -> tuple[dict, str]:
+    """The job's machine and its fingerprint; a job resumed on another machine kind gets
+    a fingerprint of its own ("mixed"), so it pools with nothing."""
+    path = folder / "run_info.yaml"
+    info = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    recorded = (info or {}).get("machine") or {}
+    mark = fingerprint(recorded)
+    if (info or {}).get("other_machines"):
+        mark = f"mixed ({folder.name}): " + mark
+    return recorded, mark
 
 
 def cell_key(config: dict, choices: dict[str, str]) -> str:
@@ -274,76 +293,6 @@ def group_by_seed(jobs: list[Job]) -> list[Cell]:
     return result
 
 
-@dataclass
-class Comparison:
-    question: str
-    metric: str
-    difference: float
-    stderr: float | None
-
-    @property
-    def significant(self) -> bool | None:
-        """Whether the difference exceeds twice its standard error (about 95%)."""
-        return None if self.stderr is None else abs(self.difference) > 2 * self.stderr
-
-
-def difference_of_means(a: list[float], b: list[float]) -> tuple[float, float | None]:
-    """mean(a) - mean(b) and its standard error sqrt(s_a^2/n_a + s_b^2/n_b) (Welch)."""
-    diff = statistics.fmean(a) - statistics.fmean(b)
-    if len(a) < 2 or len(b) < 2:
-        return diff, None
-    return diff, math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
-
-
-def paired_difference(a: list[float], b: list[float]) -> tuple[float, float | None]:
-    """mean(a_i - b_i) and its standard error s_d / sqrt(n): the CRF's gain is measured on
-    the same checkpoints, so the pairs share each seed's noise."""
-    diffs = [x - y for x, y in zip(a, b)]
-    if len(diffs) < 2:
-        return statistics.fmean(diffs), None
-    return statistics.fmean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
-
-
-# (model A, model B, question): A - B where both are in the sweep (ablation variant names)
-QUESTIONS = [
-    ("fcn16s", "fcn32s", "FCN-16s vs FCN-32s (the pool4 skip)"),
-    ("fcn8s", "fcn16s", "FCN-8s vs FCN-16s (the pool3 skip)"),
-    ("fcn16s_staged", "fcn16s", "staged vs at-once FCN-16s"),
-    ("fcn8s_staged", "fcn8s", "staged vs at-once FCN-8s"),
-    ("deeplab_v1", "fcn8s", "DeepLab v1 (LargeFOV) vs FCN-8s"),
-    ("deeplab_v2", "fcn8s", "DeepLab v2 (ASPP) vs FCN-8s"),
-    ("deeplab_v3", "fcn8s", "DeepLab v3 (ASPP + image pooling) vs FCN-8s"),
-    ("deeplab_v2", "deeplab_v1", "DeepLab v2 vs v1 (ASPP vs one rate)"),
-    ("deeplab_v3", "deeplab_v2", "DeepLab v3 vs v2"),
-    ("unet", "fcn8s", "U-Net vs FCN-8s"),
-    ("reseg", "fcn8s", "ReSeg vs FCN-8s"),
-]
-
-
-def comparisons(cells: list[Cell]) -> list[Comparison]:
-    by_model: dict[str, list[Cell]] = {}
-    for cell in cells:
-        by_model.setdefault(cell.jobs[0].model, []).append(cell)
-    found: list[Comparison] = []
-    for a, b, question in QUESTIONS:
-        if len(by_model.get(a, [])) != 1 or len(by_model.get(b, [])) != 1:
-            continue  # absent, or ambiguous (several cells of one model)
-        ca, cb = by_model[a][0], by_model[b][0]
-        for metric in ("val", "test"):
-            va, vb = ca.values(metric), cb.values(metric)
-            if va and vb:
-                found.append(Comparison(question, metric, *difference_of_means(va, vb)))
-    for cell in cells:  # CRF on vs off, paired by job
-        for metric in ("val", "test"):
-            pairs = [(j.metric(metric + "_crf"), j.metric(metric)) for j in cell.jobs]
-            pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
-            if pairs:
-                with_crf, without = zip(*pairs)
-                diff, se = paired_difference(list(with_crf), list(without))
-                found.append(Comparison(f"{cell.label}: CRF on vs off", metric, diff, se))
-    return found
-
-
 def cells_markdown(cells: list[Cell]) -> str:
     shown = [m for m in METRICS if any(c.values(m) for c in cells)]
     head = ["model", "seeds", *(METRICS[m] for m in shown), "params (M)", "train img/s",
@@ -362,18 +311,6 @@ def cells_markdown(cells: list[Cell]) -> str:
             _fmt(statistics.fmean(minutes), 1) if minutes else "",
         ]
         lines.append("| " + " | ".join(cells_) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def comparisons_markdown(found: list[Comparison]) -> str:
-    if not found:
-        return "(no pair of the papers' questions is in this sweep)\n"
-    lines = ["| question | split | difference of means | standard error | > 2 SE |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    for c in found:
-        se = "" if c.stderr is None else f"{c.stderr:.4f}"
-        verdict = {None: "n/a (one seed)", True: "yes", False: "no"}[c.significant]
-        lines.append(f"| {c.question} | {c.metric} | {c.difference:+.4f} | {se} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -408,102 +345,74 @@ def markdown(jobs: list[Job]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plots(jobs: list[Job], out: Path) -> list[Path]:
-    """``val_miou.png`` (learning curves) and ``ablation.png`` (mean ± std bars)."""
-    import matplotlib
+def check_machines(cells: list[Cell], pool: bool) -> list[str]:
+    """Seeds pool only within one machine fingerprint: a cell that mixes machines is an
+    error unless ``pool`` (``--pool-machines``); cells from different machines compared
+    with each other give a warning (returned)."""
+    for cell in cells:
+        seen = {j.fingerprint for j in cell.jobs}
+        if len(seen) > 1 and not pool:
+            by = {f: [j.name for j in cell.jobs if j.fingerprint == f] for f in seen}
+            listing = "; ".join(f"jobs {', '.join(v)}: {k}" for k, v in by.items())
+            raise SeglabError(
+                f"cell {cell.label} pools seeds run on {len(seen)} different machines "
+                f"({listing}). The same seed gives other numbers on another machine: rerun "
+                "those seeds on one machine kind, or pass --pool-machines to pool them anyway."
+            )
+    kinds = {j.fingerprint for c in cells for j in c.jobs}
+    if len(kinds) > 1:
+        return [f"cells ran on {len(kinds)} different machines: differences between them "
+                "mix model and machine (see 'Machines')"]  # fmt: skip
+    return []
 
-    matplotlib.use("Agg")
-    curves, bars = out / "val_miou.png", out / "ablation.png"
-    _plot_curves(jobs, curves)
-    _plot_bars(jobs, bars)
-    return [curves, bars]
 
-
-def _plot_curves(jobs: list[Job], curves: Path) -> None:
-    """Train loss per epoch (mean ± std over each cell's seeds) and every job's val mIoU."""
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, (loss_ax, ax) = plt.subplots(1, 2, figsize=(14, 5))
-    for cell in group_by_seed(jobs):  # train loss: mean over the cell's seeds, ± std band
-        epochs = sorted({e for j in cell.jobs for e in j.train_loss})
-        stats = [Stat.of([j.train_loss[e] for j in cell.jobs if e in j.train_loss]) for e in epochs]
-        if not epochs:
-            continue
-        means = [st.mean for st in stats]
-        stds = [st.std or 0.0 for st in stats]
-        (line,) = loss_ax.plot(
-            epochs, means, marker=".", label=f"{cell.label} (n={len(cell.jobs)})"
-        )
-        loss_ax.fill_between(epochs, [m - d for m, d in zip(means, stds)],
-                             [m + d for m, d in zip(means, stds)], alpha=0.2,
-                             color=line.get_color())  # fmt: skip
-    loss_ax.set_xlabel("epoch")
-    loss_ax.set_ylabel("train loss (epoch mean)")
-    loss_ax.set_title("train loss per epoch, mean ± std over seeds")
-    loss_ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize=7)
+def machines_markdown(jobs: list[Job]) -> str:
+    by: dict[str, list[Job]] = {}
     for j in jobs:
-        if j.val_miou:
-            seed = "" if j.seed is None else f", seed {j.seed}"
-            ax.plot(j.epochs, j.val_miou, marker="o", label=f"{j.name}: {j.model}{seed}")
-    for axis in (loss_ax, ax):
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("val mIoU")
-    ax.set_title("val mIoU at each validation")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(curves, dpi=120)
-    plt.close(fig)
+        by.setdefault(j.fingerprint, []).append(j)
+    lines = ["| machine | jobs |", "|---|---|"]
+    for group in by.values():
+        described = describe(group[0].machine)
+        if group[0].fingerprint.startswith("mixed"):
+            described = "resumed on another machine: " + described
+        lines.append(f"| {described} | {', '.join(j.name for j in group)} |")
+    return "\n".join(lines) + "\n"
 
 
-def _plot_bars(jobs: list[Job], bars: Path) -> None:
-    """Each cell's mIoU per metric (val, val + CRF, test …), mean ± std over seeds."""
-    import matplotlib.pyplot as plt
+def plots(cells: list[Cell], found: list[replication.Comparison], out: Path) -> list[Path]:
+    from seglab.reporting import plots as figures
 
-    cells = group_by_seed(jobs)
-    shown = [m for m in METRICS if any(c.values(m) for c in cells)]
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(cells) * len(shown) + 2), 5))
-    width = 0.8 / len(shown)
-    top = 0.0
-    for k, metric in enumerate(shown):
-        stats = [c.stat(metric) for c in cells]
-        xs = [i + (k - (len(shown) - 1) / 2) * width for i in range(len(cells))]
-        means = [st.mean if st else 0.0 for st in stats]
-        errs = [st.std or 0.0 if st else 0.0 for st in stats]
-        ax.bar(xs, means, width, yerr=errs, capsize=3, label=METRICS[metric])
-        for x, st in zip(xs, stats):
-            if st:
-                ax.text(x, st.mean + (st.std or 0), f"{st.mean:.3f}", ha="center",
-                        va="bottom", fontsize=6)  # fmt: skip
-        top = max(top, *(m + e for m, e in zip(means, errs)))
-    ax.set_ylim(0, top * 1.15 or 1)
-    ax.set_xticks(range(len(cells)))
-    ax.set_xticklabels([f"{c.label}\n(n={len(c.jobs)})" for c in cells], fontsize=8)
-    ax.set_ylabel("mIoU (mean ± std over seeds)")
-    ax.set_title("ablation: mIoU per model, mean ± std over seeds")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
-    fig.savefig(bars, dpi=120)
-    plt.close(fig)
+    return [
+        figures.learning_curves(cells, out / "val_miou.png"),
+        figures.ablation_bars(cells, out / "ablation.png"),
+        figures.forest(found, out / "forest.png"),
+    ]
 
 
-def log_to_wandb(jobs: list[Job], out: Path) -> str:
+def log_to_wandb(jobs: list[Job], found: list[replication.Comparison], images: list[Path],
+                 out: Path) -> str:  # fmt: skip
+    """The job and question tables and the figures, as one W&B run of job type report."""
     import wandb
 
-    columns = ["job", "model", "backbone", "output_stride", "crf", "best_val_miou",
-               "val_miou_crf", "params", "gflops", "train_img_per_s"]  # fmt: skip
+    columns = ["job", "model", "seed", "backbone", "output_stride", "crf", "best_val_miou",
+               "val_miou_crf", "params", "gflops", "train_img_per_s", "machine"]  # fmt: skip
     table = wandb.Table(columns=columns)
     for j in jobs:
-        table.add_data(j.name, j.model, j.backbone, j.output_stride, j.crf, j.best,
-                       j.best_crf, j.params, j.gflops, j.img_per_s)  # fmt: skip
+        row = [j.name, j.model, j.seed, j.backbone, j.output_stride, j.crf, j.best, j.best_crf,
+               j.params, j.gflops, j.img_per_s, describe(j.machine)]  # fmt: skip
+        table.add_data(*row)
+    questions = wandb.Table(columns=["question", "split", "ours", "low", "high", "seeds",
+                                     "published", "verdict", "seeds_for_80pct_power"])  # fmt: skip
+    for c in found:
+        low, high = c.interval or (None, None)
+        questions.add_data(c.question, c.metric, c.difference, low, high, c.result.n,
+                           c.published.fraction if c.published else None, c.verdict,
+                           c.seeds_needed)  # fmt: skip
     mode = "online" if os.environ.get("WANDB_MODE") == "online" else "offline"
     run = wandb.init(project="seglab", job_type="report", name=f"report-{out.name}",
                      group=out.name, dir=str(out), mode=mode)  # fmt: skip
-    run.log({"ablation": table})
+    run.log({"ablation": table, "questions": questions,
+             **{f"plots/{p.stem}": wandb.Image(str(p)) for p in images}})  # fmt: skip
     path = run.dir
     run.finish()
     return path
@@ -513,30 +422,56 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="seglab-report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path, help="a seglab-train -m sweep folder")
     parser.add_argument("--out", type=Path, help="where to write (default: the sweep folder)")
-    parser.add_argument("--wandb", action="store_true", help="also log the table to W&B")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log the tables and figures to W&B")  # fmt: skip
+    parser.add_argument("--published", type=Path, default=replication.PUBLISHED_FILE,
+                        help="the questions and published effects (default: seglab's)")  # fmt: skip
+    parser.add_argument("--pool-machines", action="store_true",
+                        help="pool seeds run on different machines into one cell")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         if not args.sweep.is_dir():
             raise SeglabError(f"{args.sweep} is not a folder: give a sweep folder")
         jobs = [read_job(f) for f in job_folders(args.sweep)]
+        cells = group_by_seed(jobs)
+        warnings = check_machines(cells, args.pool_machines)
+        questions = replication.load_questions(args.published)
     except SeglabError as exc:
         print(f"seglab-report: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    for warning in warnings:
+        print(f"seglab-report: warning: {warning}", file=sys.stderr)
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
-    cells = group_by_seed(jobs)
+    found = comparisons(cells, questions)
     table = (
         "## Models (mean ± sample std over seeds)\n\n" + cells_markdown(cells)
-        + "\n## The papers' questions (difference of means, standard error)\n\n"
-        + comparisons_markdown(comparisons(cells))
+        + "\n## Replication: the papers' questions beside the published effects\n\n"
+        + REPLICATION_NOTE + replication.markdown(found)
+        + "\n## Machines\n\n" + machines_markdown(jobs)
         + "\n## Jobs\n\n" + markdown(jobs)
     )  # fmt: skip
     (out / "report.md").write_text(f"# Sweep {args.sweep.name}\n\n{table}")
-    written = [out / "report.md", *plots(jobs, out)]
+    images = plots(cells, found, out)
+    written = [out / "report.md", *images]
     print(table)
     if args.wandb:
-        written.append(Path(log_to_wandb(jobs, out)))
+        written.append(Path(log_to_wandb(jobs, found, images, out)))
     print("wrote " + ", ".join(str(p) for p in written))
+
+
+REPLICATION_NOTE = (
+    "Ours: difference of means A − B over seeds with a t-based 95% interval (Welch; paired "
+    "for the CRF's gain on the same checkpoints). Published: the paper's effect on the "
+    "0-1 scale. Verdict: *agrees* (our interval holds the published effect and excludes "
+    "the opposite sign), *contradicts* (it lies wholly on the other side of zero), "
+    "*underpowered* (it holds both zero and the published effect); *same sign, "
+    "larger/smaller* and *smaller, holds 0* where it excludes the published effect. "
+    "Seeds for 80% power: seeds per cell a two-sided t-test at 5% needs to detect the "
+    "published effect given our spread over seeds. The papers trained on VOC with "
+    "ImageNet weights: a verdict says whether an effect's direction and size carry "
+    "over to this recipe, not whether a number is reproduced.\n\n"
+)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """What a run folder records about its run (``run_info.yaml``): its W&B id, the code's
-commit, the command, each resume, and each phase (fit, test) as it ended."""
+commit, the command, the machine, each resume, and each phase (fit, test) as it ended."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from seglab.run.machine import fingerprint, machine
 
 # One token per process: run folders stay unique when two jobs start in the same second.
 # DDP ranks inherit the folder from rank 0 (Lightning passes hydra.run.dir to them).
@@ -59,6 +61,9 @@ class RunInfo:
     # how each phase ended: {phase: fit | test, ended: finished | stopped by <signal>, at}
     phases: list = field(default_factory=list)
     best_checkpoint: str | None = None  # the test's checkpoint, kept for a test-only resume
+    machine: dict = field(default_factory=dict)  # run.machine.machine() at the first start
+    # machines a resume ran on that differ from ``machine`` (the job's numbers mix both)
+    other_machines: list = field(default_factory=list)
 
     @classmethod
     def load_or_create(cls, run_dir: Path, overrides: list[str]) -> RunInfo:
@@ -68,6 +73,9 @@ class RunInfo:
             info = cls(**yaml.safe_load(path.read_text()))
             info.resumed.append(now)
             info.overrides = overrides
+            here = machine()
+            if info.machine and fingerprint(here) != fingerprint(info.machine):
+                info.other_machines.append(here)
             return info
         return cls(
             run_id=f"{time.strftime('%Y%m%d%H%M%S')}-{_PROCESS_TOKEN}",
@@ -76,6 +84,7 @@ class RunInfo:
             command=list(sys.argv),
             overrides=overrides,
             host=socket.gethostname(),
+            machine=machine(),
         )
 
     def _last_finished(self, phase: str) -> int | None:

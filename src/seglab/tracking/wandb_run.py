@@ -77,7 +77,8 @@ def finish_wandb(trainer: L.Trainer) -> None:
 def logged_config(cfg: DictConfig, model: L.LightningModule, info: RunInfo) -> dict[str, Any]:
     """The config loggers get: comparable keys only (no paths, ids, callbacks), the
     Hydra choices users group by (``model``, ``model/head``, ``ablation``, ``crf`` …), the
-    network's parameters and GFLOPs at the data's input size, and the code's commit."""
+    network's parameters and GFLOPs at the data's input size, the code's commit and the
+    machine (a seed reproduces a run only on the same machine kind)."""
     hparams = comparable_config(OmegaConf.to_container(cfg, resolve=True))
     choices = HydraConfig.get().runtime.choices
     hparams["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
@@ -87,6 +88,7 @@ def logged_config(cfg: DictConfig, model: L.LightningModule, info: RunInfo) -> d
     if gflops is not None:
         hparams["gflops"] = round(gflops, 3)
     hparams["git_commit"] = info.git.get("commit")
+    hparams["machine"] = info.machine  # W&B groups and filters runs by it
     return hparams
 
 

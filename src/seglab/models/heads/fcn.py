@@ -66,8 +66,21 @@ def overlap(a: Tensor, ga: Geometry, b: Tensor, gb: Geometry) -> tuple[Tensor, T
     return a[..., a0 : a0 + h, a0 : a0 + w], b[..., b0 : b0 + h, b0 : b0 + w], geo
 
 
+class Upsampler(nn.ConvTranspose2d):
+    """FCN's bilinear-initialised upsampling; under CPU autocast it runs in float32:
+    oneDNN's bfloat16 transposed convolution with FCN's large kernels is ~20x slower than
+    float32 (64x64 at stride 32: 3.7 s against 0.18 s for a batch of 8 at 180x240,
+    forward + backward; ``scripts/bench_ablation.py --modes fp32 bf16``)."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return super().forward(x.float(), output_size)
+        return super().forward(x, output_size)
+
+
 def _upsampler(channels: int, factor: int, learnable: bool) -> nn.ConvTranspose2d:
-    up = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor, bias=False)
+    up = Upsampler(channels, channels, 2 * factor, stride=factor, bias=False)
     up.weight.data.copy_(bilinear_kernel(channels, 2 * factor))
     up.weight.requires_grad_(learnable)
     return up

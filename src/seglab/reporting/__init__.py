@@ -1,0 +1,2 @@
+"""What ``seglab-report`` computes beyond reading job folders: statistics over seeds,
+the published effects beside ours, and the plots."""
