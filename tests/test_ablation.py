@@ -119,8 +119,8 @@ def test_report_groups_seeds_into_cells_with_mean_and_std(sweep, capsys):
     run_cli("seglab-report", str(sweep), cwd=sweep.parent)
     report = (sweep / "report.md").read_text()
     assert "| fcn32s | 1, 2, 3 | 0.4200 ± 0.0200 |" in report
-    assert "| FCN-16s vs FCN-32s (the pool4 skip) | val | +0.0500 | [+0.0047, +0.0953] | 3 " in report
-    assert "| FCN-8s vs FCN-16s (the pool3 skip) | val | +0.0100 | [-0.0353, +0.0553] | 3 " in report
+    assert "(the pool4 skip) | val | +0.0500 | [+0.0047, +0.0953] | 3 | +0.0300 | agrees" in report
+    assert "(the pool3 skip) | val | +0.0100 | [-0.0353, +0.0553] | 3 | +0.0030 | under" in report
     assert (sweep / "ablation.png").stat().st_size > 10_000
 
 
