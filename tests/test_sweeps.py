@@ -197,3 +197,38 @@ def test_optuna_search_records_a_failed_trial_and_continues_its_study(tmp_path):
     assert states == ["COMPLETE", "COMPLETE", "FAIL"] and widths == [-1, 0.0625, 0.125]
     assert {t.number for t in first} < {t.number for t in trials}
     assert len([p for p in sweep_dir.iterdir() if p.is_dir()]) == 3  # no job overwritten
+
+
+def test_more_seeds_for_a_finished_sweep_train_only_the_new_jobs(tmp_path):
+    """seed=1,2 then seed=1,2,3 with the same sweep folder and resume=true: the 4 finished
+    jobs are skipped, the 2 new ones train, and the report pools 3 seeds per cell. A
+    re-run that would reorder the jobs is refused before any file is written."""
+    sweep_dir = tmp_path / "sweep"
+    base = ["-m", "data.image_size=[32,32]", "data.lengths={train:16,val:8}",
+            "data.batch_size=8", "trainer.max_epochs=1", "logger=csv",
+            f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    lrs = "model.optimizer.lr=0.01,0.02"
+    run_cli("seglab-train", *base, "seed=1,2", lrs, cwd=tmp_path)  # seeds outermost
+    before = {n: (sweep_dir / str(n) / "run_info.yaml").read_text() for n in range(4)}
+
+    reordered = run_cli("seglab-train", *base, lrs, "seed=1,2,3", "resume=true",
+                        cwd=tmp_path, check=False)  # fmt: skip
+    assert reordered.returncode == 2
+    assert reordered.stderr.startswith(f"seglab: error: {sweep_dir / '1'} holds the job with")
+    assert "the jobs' order changed" in reordered.stderr
+    assert len(reordered.stderr.strip().splitlines()) == 1
+    assert not (sweep_dir / "4").exists()
+
+    more = run_cli("seglab-train", *base, "seed=1,2,3", lrs, "resume=true", cwd=tmp_path)
+    logs = more.stderr + "".join((sweep_dir / str(n) / "train.log").read_text() for n in range(6))
+    assert logs.count("job already finished") == 4
+    for n in range(4):  # untouched: neither trained nor marked as resumed
+        assert (sweep_dir / str(n) / "run_info.yaml").read_text() == before[n]
+    new = [yaml.safe_load((sweep_dir / str(n) / "run_info.yaml").read_text()) for n in (4, 5)]
+    swept = [[o for o in i["overrides"] if o.startswith(("seed=", "model."))] for i in new]
+    assert swept == [["seed=3", "model.optimizer.lr=0.01"], ["seed=3", "model.optimizer.lr=0.02"]]
+    assert all(i["finished"] and not i["resumed"] for i in new)
+
+    run_cli("seglab-report", str(sweep_dir), cwd=tmp_path)
+    report = (sweep_dir / "report.md").read_text()
+    assert report.count("| 1, 2, 3 |") == 2, report

@@ -73,3 +73,34 @@ def previous_job(sweep_dir: str, job_num: int | str) -> str:
             "first (e.g. +ablation=fcn32s,fcn16s_staged)."
         )
     return str(Path(sweep_dir) / str(num - 1))
+
+
+def check_resumed_folders(sweep_dir: Path, jobs: list[list[str]]) -> None:
+    """A sweep re-run into its folder (``hydra.sweep.dir=<sweep> resume=true``) finds each
+    job by number: job N's folder must hold the job it held before, or Hydra would write
+    one job's files over another's (and resume would skip a job that never ran). Adding
+    values to the outermost swept key (``seed`` in the CPU ablations) appends jobs;
+    anything that reorders them is refused here, before a file is written."""
+    from seglab.run.records import RUN_INFO
+
+    def values(overrides: list[str]) -> dict[str, str]:
+        return {override_key(o): o.split("=", 1)[1] for o in overrides if "=" in o}
+
+    wanted = [values(job) for job in jobs]
+    varying = [k for k in dict.fromkeys(k for v in wanted for k in v)
+               if len({v.get(k) for v in wanted}) > 1]  # fmt: skip
+    for num, job in enumerate(wanted):
+        path = Path(sweep_dir) / str(num) / RUN_INFO
+        if not path.is_file():
+            continue
+        held = values((yaml.safe_load(path.read_text()) or {}).get("overrides") or [])
+        differs = [k for k in varying if k in held and held[k] != job.get(k)]
+        if differs:
+            was = " ".join(f"{k}={held[k]}" for k in differs)
+            now = " ".join(f"{k}={job.get(k)}" for k in differs)
+            raise ConfigError(
+                f"{path.parent} holds the job with {was}, but job {num} of this sweep has "
+                f"{now}: the jobs' order changed. Keep it: give new values at the end of the "
+                "outermost swept key (e.g. seed=1,2,3,4,5 where seed comes first in "
+                "hydra.sweeper.params), or use a new hydra.sweep.dir."
+            )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +23,7 @@ from pydantic import Field, Strict, StrictBool, TypeAdapter, ValidationError
 
 from seglab.errors import ConfigError
 from seglab.losses import NORMALIZATIONS, TARGET_RESOLUTIONS
+from seglab.run.sweeps import check_resumed_folders
 
 # strict numbers: true / false are not 1 / 0 here (model.optimizer.lr=true is a mistake)
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
@@ -232,6 +234,11 @@ def _sweep_jobs(config_name: str, overrides: list[str]) -> list[list[str]]:
     return [list(job) for batch in batches for job in batch]
 
 
+def _given(overrides: list[str], key: str) -> str | None:
+    found = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == key]
+    return found[-1] if found else None
+
+
 def check_command_line(config_name: str, argv: list[str]) -> None:
     """Compose the config (each job's, for ``-m``) as Hydra is about to, and ``check`` it:
     a bad override ends here, before any folder or file is written."""
@@ -249,7 +256,11 @@ def check_command_line(config_name: str, argv: list[str]) -> None:
         with initialize_config_dir(config_dir(), version_base="1.3", job_name=config_name):
             jobs = _sweep_jobs(config_name, overrides) if multirun else [overrides]
             for job in jobs[:MAX_CHECKED_JOBS]:
-                check(compose(config_name, job, return_hydra_config=True))
+                composed = compose(config_name, job, return_hydra_config=True)
+                check(composed)
+            sweep_dir = _given(overrides, "hydra.sweep.dir")
+            if multirun and sweep_dir and composed.get("resume"):
+                check_resumed_folders(Path(sweep_dir), jobs)
     except ConfigError as exc:
         where = f" (sweep job {' '.join(job)})" if multirun and len(jobs) > 1 else ""
         raise ConfigError(f"{exc}{where}") from None
