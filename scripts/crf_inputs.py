@@ -1,5 +1,6 @@
-"""Shared by bench_crf.py and tune_crf.py: CamVid val frames and a trained model's
-softmax probabilities, cached on disk (computed once, as DeepLab tuned from saved logits)."""
+"""Shared by bench_crf.py and tune_crf.py: a split's frames (val, or the train frames a
+run held out: ``train_holdout``) and a trained model's softmax probabilities, cached on
+disk (computed once, as DeepLab tuned from saved logits)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from omegaconf import OmegaConf
 from seglab.run.restore import restore
 
 
-def load_inputs(ckpt: str, data_root: str | None, frames: int, cache: str | None):
+def load_inputs(
+    ckpt: str, data_root: str | None, frames: int, cache: str | None, split: str = "val"
+):
     """``(probs N×C×H×W, raw N×H×W×3, mask N×H×W, class_names, ignore_index)``."""
     if cache and Path(cache).is_file():
         return torch.load(cache, weights_only=False)
     patch = OmegaConf.create({"root": data_root} if data_root else {})
     module, data = restore(ckpt, patch)
     module.eval()
-    val = data.dataset(data.val_split)
+    val = data.dataset(data.val_split if split == "val" else split)
     count = min(frames, len(val))  # evenly spread over the split (its sequences)
     picks = sorted({round(i * (len(val) - 1) / max(count - 1, 1)) for i in range(count)})
     samples = [val[i] for i in picks]

@@ -1,12 +1,12 @@
 """The CPU ablation's pieces: seed cells with mean ± std and the papers' comparisons in
-seglab-report, test-split evaluation, CRF settings tuned on val and read back by a run,
+seglab-report, test-split evaluation, CRF settings tuned on held-out train frames and read
+back by a run,
 the recipe's scheduler, DeepLab's scaled rates and staged FCN jobs in a seeded sweep."""
 
 from __future__ import annotations
 
 import csv
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -132,31 +132,36 @@ def test_test_split_is_evaluated_where_it_exists(tmp_path):
     assert not CamVidDataModule(root=str(without), **kwargs).has_split("test")
 
 
-def test_crf_tuned_on_val_is_read_back_by_a_run(tmp_path):
+def test_crf_tuned_on_held_out_train_frames_is_read_back_by_a_run(tmp_path):
     """Train briefly on generated CamVid-layout data with a test split (test=auto tests
-    the best checkpoint with and without the CRF); tune the CRF on val; a second run with
-    crf=<written file> evaluates val with exactly the tuned settings and score."""
+    the best checkpoint with and without the CRF) and 3 of 8 train frames held out; tune
+    the CRF on those 3 frames (never on val); a second run with crf=<written file>
+    evaluates val with exactly the tuned settings."""
     root = write_segnet_layout(
         tmp_path / "camvid", {"train": 8, "val": 4, "test": 4}, size=(48, 64)
     )
     small = [f"data.root={root}", "data.crop_size=[24,32]", "data.cache=true",
              "data.num_workers=0", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
-             "logger=csv"]  # fmt: skip
+             "logger=csv", "data.holdout_frames=3"]  # fmt: skip
     run_cli("seglab-train", "experiment=camvid_cpu", "crf=torch", "test=auto", *small,
             "hydra.run.dir=run", cwd=tmp_path)  # fmt: skip
     rows = csv_rows(tmp_path / "run")
     tested = [r for r in rows if r.get("test/mIoU")]
     assert len(tested) == 1 and tested[0]["test/mIoU_crf"], "test with and without the CRF"
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "3 train frames held out (holdout_seed 0), 5 left" in log
 
     best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
     written = tmp_path / "conf" / "crf" / "torch_tiny.yaml"
     grid = '{"bilateral_weight": [1, 5], "bilateral_sxy": [5]}'
     out = run_script("tune_crf.py", "--ckpt", str(best), "--data-root", str(root),
-                     "--frames", "4", "--grid", grid, "--write", str(written)).stdout  # fmt: skip
-    tuned_score = float(re.search(r"best crf=torch: mIoU ([0-9.]+)", out).group(1))
+                     "--split", "train_holdout", "--frames", "8", "--grid", grid,
+                     "--write", str(written)).stdout  # fmt: skip
+    assert "3 train_holdout frames; mIoU without CRF" in out
     tuned = yaml.safe_load(written.read_text())
     assert tuned.pop("defaults") == ["torch", "_self_"]  # extends crf=torch
     assert tuned["bilateral_sxy"] == 5 and "VOC settings" in written.read_text()
+    assert "(data.holdout_frames=3, data.holdout_seed=0)" in written.read_text()
 
     run_cli("seglab-eval", f"ckpt_path={best}", "crf=torch_tiny", f"+data.root={root}",
             f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "hydra.run.dir=eval",
@@ -165,8 +170,25 @@ def test_crf_tuned_on_val_is_read_back_by_a_run(tmp_path):
     crf = config["model"]["crf"]
     assert crf["_target_"] == "seglab.crf.TorchDenseCRF"  # the base crf=torch, extended
     assert {k: crf[k] for k in tuned} == tuned
-    evaluated = [r for r in csv_rows(tmp_path / "eval") if r.get("val/mIoU_crf")]
-    assert float(evaluated[0]["val/mIoU_crf"]) == pytest.approx(tuned_score, abs=1e-4)
+    assert [r for r in csv_rows(tmp_path / "eval") if r.get("val/mIoU_crf")]
+
+
+def test_held_out_frames_are_the_same_in_every_run_and_never_trained_on(tmp_path):
+    root = write_segnet_layout(tmp_path / "camvid", {"train": 10, "val": 2}, size=(24, 32))
+    held = []
+    for seed in (1, 2):  # the run's seed does not choose them: holdout_seed does
+        data = CamVidDataModule(root=str(root), seed=seed, holdout_frames=4, **CAMVID_ARGS)
+        train, holdout = data.dataset("train"), data.dataset("train_holdout")
+        assert len(train) == 6 and len(holdout) == 4
+        assert not set(train.names) & set(holdout.names)
+        held.append(set(holdout.names))
+    assert held[0] == held[1]
+    other = CamVidDataModule(root=str(root), holdout_frames=4, holdout_seed=1, **CAMVID_ARGS)
+    assert set(other.dataset("train_holdout").names) != held[0]
+    with pytest.raises(ConfigError, match="needs data.holdout_frames > 0"):
+        CamVidDataModule(root=str(root), **CAMVID_ARGS).dataset("train_holdout")
+    with pytest.raises(ConfigError, match="holds out every frame of the 10"):
+        CamVidDataModule(root=str(root), holdout_frames=10, **CAMVID_ARGS).dataset("train")
 
 
 def test_onecycle_peaks_at_each_groups_lr():

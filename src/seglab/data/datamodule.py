@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from seglab.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 BAD_SAMPLE_POLICIES = ("error", "skip")
+# the frames ``data.holdout_frames`` carves from train: tuned on (the CRF), never trained on
+HOLDOUT_SPLIT = "train_holdout"
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -37,6 +40,10 @@ class SegDataModule(L.LightningDataModule):
 
     ``batch_size`` and ``eval_batch_size`` are global: each of N devices gets 1/N.
     ``cache`` keeps every decoded sample in memory (small data sets such as CamVid).
+    ``holdout_frames`` carves that many train frames (chosen by ``holdout_seed``, not by
+    the run's seed: every run that asks gets the same frames) into the split
+    ``train_holdout`` and leaves them out of training: settings tuned on them (the
+    CRF's, ``scripts/tune_crf.py --split train_holdout``) keep val unbiased.
     """
 
     def __init__(
@@ -63,6 +70,8 @@ class SegDataModule(L.LightningDataModule):
         cache: bool = False,
         input_space: str = "rgb_imagenet",
         root: str | None = None,
+        holdout_frames: int = 0,
+        holdout_seed: int = 0,
     ) -> None:
         super().__init__()
         if len(class_names) != num_classes:
@@ -94,6 +103,7 @@ class SegDataModule(L.LightningDataModule):
         self.crop_size = tuple(crop_size) if crop_size else None
         self.seed = seed
         self.cache = cache
+        self.holdout_frames, self.holdout_seed = holdout_frames, holdout_seed
         self.datasets: dict[str, SegmentationDataset] = {}
 
     # -- to implement -------------------------------------------------------------------
@@ -146,10 +156,33 @@ class SegDataModule(L.LightningDataModule):
             )
         return batch_size // world
 
+    def holdout_names(self, names: Sequence[str]) -> set[str]:
+        """The train frames ``holdout_frames`` holds out (seeded by ``holdout_seed``)."""
+        if self.holdout_frames >= len(names):
+            raise ConfigError(
+                f"data.holdout_frames={self.holdout_frames} holds out every frame of the "
+                f"{len(names)} in split '{self.train_split}'; hold out fewer."
+            )
+        chosen = random.Random(self.holdout_seed).sample(sorted(names), self.holdout_frames)
+        return set(chosen)
+
     def dataset(self, split: str) -> SegmentationDataset:
         if split not in self.datasets:
+            if split == HOLDOUT_SPLIT and not self.holdout_frames:
+                raise ConfigError(
+                    f"split '{HOLDOUT_SPLIT}' needs data.holdout_frames > 0 (the run held "
+                    "no train frames out): tune on frames the model never trained on."
+                )
+            source = self.train_split if split == HOLDOUT_SPLIT else split
             augment = self.train_augment if split == self.train_split else self.eval_augment
-            ds = self.make_dataset(split, augment)
+            ds = self.make_dataset(source, augment)
+            if self.holdout_frames and source == self.train_split:
+                held = self.holdout_names(ds.names)
+                ds.drop(held if split == self.train_split else set(ds.names) - held)
+                if split == self.train_split:
+                    log.info("data.holdout_frames=%d: %d train frames held out (holdout_seed "
+                             "%d), %d left to train on", self.holdout_frames, len(held),
+                             self.holdout_seed, len(ds))  # fmt: skip
             if self.on_bad_sample == "skip":
                 bad = ds.find_bad()
                 if bad:

@@ -64,6 +64,8 @@ SCHEMA: dict[str, Any] = {
     "data.input_space": Literal["rgb_imagenet", "caffe_bgr255"],
     "data.on_bad_sample": Literal["error", "skip"],
     "data.cache": StrictBool,
+    "data.holdout_frames": NonNegativeInt,
+    "data.holdout_seed": NonNegativeInt,
     "data.val_fraction": Annotated[Number, Field(gt=0, lt=1)] | None,
     "data.mask_format": Literal["auto", "rgb", "index"],
     "data.class_weights": list[NonNegative] | None,
