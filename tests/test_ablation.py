@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,12 @@ def test_crf_tuned_on_held_out_train_frames_is_read_back_by_a_run(tmp_path):
     assert len(tested) == 1 and tested[0]["test/mIoU_crf"], "test with and without the CRF"
     log = (tmp_path / "run" / "train.log").read_text()
     assert "3 train frames held out (holdout_seed 0), 5 left" in log
+    # the time split (PhaseTimes): fit = train + val (+ its CRF), test (+ its CRF)
+    fit, test = yaml.safe_load((tmp_path / "run" / "run_info.yaml").read_text())["phases"]
+    assert set(fit["seconds"]) == {"train", "val", "val_crf"} and fit["seconds"]["train"] > 0
+    assert set(test["seconds"]) == {"test", "test_crf"}  # 4 tiny frames: ~0.0 s each
+    assert re.search(r"time: train \d+ s, val \d+ s, val_crf \d+ s", log)
+    assert re.search(r"time: test \d+ s, test_crf \d+ s", log)
 
     best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
     written = tmp_path / "conf" / "crf" / "torch_tiny.yaml"

@@ -40,7 +40,10 @@ def write_sweep(root, machines=None):
             folder = root / str(num)
             write_job(folder, model, seed, value, None, None)
             recorded = (machines or {}).get(num, HERE)
-            info = {"run_id": str(num), "started": "2026-12-02 00:00:00", "machine": recorded}
+            seconds = {"train": 100 + 10 * num, "val": 10, "val_crf": 5}
+            fit = {"phase": "fit", "ended": "finished", "seconds": seconds}
+            info = {"run_id": str(num), "started": "2026-12-02 00:00:00", "machine": recorded,
+                    "phases": [fit]}  # fmt: skip
             (folder / "run_info.yaml").write_text(yaml.safe_dump(info))
             num += 1
     return root
@@ -97,6 +100,8 @@ def test_intervals_verdicts_and_seeds_needed_by_hand(tmp_path, questions_file):
         in report
     )
     assert "## Machines" in report and f"{HERE['cores']} cores" in report
+    # time split: a1's jobs 0-2 train 100, 110, 120 s (mean 110), val 10, CRF 5: 15 / 125
+    assert "| a1 | 110.0 | 10.0 | 5.0 | 12.0% |" in report
     for figure in ("forest.png", "val_miou.png", "ablation.png"):
         assert (sweep / figure).stat().st_size > 10_000, figure
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -95,6 +96,7 @@ class SegmentationModule(L.LightningModule):
         stages = ("val", "test", "val_crf", "test_crf") if crf is not None else ("val", "test")
         self.metrics = nn.ModuleDict({s: SegMetrics(num_classes, ignore_index) for s in stages})
         self.best_miou: float | None = None
+        self.crf_seconds: dict[str, float] = {}  # CRF wall time per stage (PhaseTimes)
         self._compiled = False
 
     def configure_model(self) -> None:
@@ -182,8 +184,11 @@ class SegmentationModule(L.LightningModule):
         preds = labels_of(logits)
         self.metrics[stage].update(preds, batch["mask"])
         if self.crf is not None and self._crf_now(stage):
+            started = time.perf_counter()
             refined = self.crf(logits.float().softmax(dim=1), self.images_of(batch))
             self.metrics[f"{stage}_crf"].update(labels_of(refined), batch["mask"])
+            spent = time.perf_counter() - started  # the job's time split (PhaseTimes)
+            self.crf_seconds[stage] = self.crf_seconds.get(stage, 0.0) + spent
         self.log(names.loss(stage), loss, on_epoch=True, sync_dist=True, batch_size=len(preds))
         return {"preds": preds}  # for callbacks (W&B examples)
 

@@ -124,3 +124,71 @@ class EpochSummary(Callback):
         if validated:  # of which validation (and the CRF, when one runs)
             parts.append(f"val {self.val_seconds:.0f} s")
         log.info(" | ".join(parts))
+
+
+class PhaseTimes(Callback):
+    """Wall seconds of a job's phases on rank 0: training, validation and test, and of
+    the last two the CRF (the module's ``crf_seconds``). One line in ``train.log`` at the
+    end of fit and of test; the lifecycle records the split in ``run_info.yaml`` (each
+    phase's ``seconds``) and seglab-report shows each cell's."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+
+    def _start(self, key: str) -> None:
+        self._started[key] = time.perf_counter()
+
+    def _stop(self, key: str) -> None:
+        started = self._started.pop(key, None)
+        if started is not None:
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start("fit")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop("fit")
+        self._log(trainer, self.split(pl_module, "fit"))
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._start("val")
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop("val")
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start("test")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._stop("test")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, self.split(pl_module, "test"))
+
+    def split(self, pl_module: L.LightningModule, phase: str) -> dict[str, float]:
+        """``fit``: train (fit minus validation), val (without the CRF), val_crf;
+        ``test``: test (without the CRF), test_crf. Seconds, rounded to 0.1."""
+        crf = getattr(pl_module, "crf_seconds", {})
+        if phase == "fit":
+            val = self.seconds.get("val", 0.0)
+            parts = {"train": self.seconds.get("fit", 0.0) - val,
+                     "val": val - crf.get("val", 0.0), "val_crf": crf.get("val", 0.0)}  # fmt: skip
+        else:
+            test = self.seconds.get("test", 0.0)
+            parts = {"test": test - crf.get("test", 0.0), "test_crf": crf.get("test", 0.0)}
+        return {k: round(max(v, 0.0), 1) for k, v in parts.items()}
+
+    @staticmethod
+    def _log(trainer: L.Trainer, parts: dict[str, float]) -> None:
+        if trainer.global_rank == 0:
+            log.info("time: " + ", ".join(f"{k} {v:.0f} s" for k, v in parts.items()))
+
+
+def phase_seconds(trainer: L.Trainer, model: L.LightningModule, phase: str) -> dict[str, float]:
+    """The ``PhaseTimes`` split of ``phase`` ({} when the callback is not in the run)."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, PhaseTimes):
+            return callback.split(model, phase)
+    return {}

@@ -66,6 +66,8 @@ class Job:
     test_crf: float | None = None
     machine: dict = field(default_factory=dict)  # run_info.yaml's machine (run.machine)
     fingerprint: str = "unknown"  # what must match for seeds to be pooled
+    # wall seconds per part (train, val, val_crf, test, test_crf) over the job's phases
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def best(self) -> float | None:
@@ -164,7 +166,19 @@ def read_job(folder: Path) -> Job:
         job.output_stride = measured_stride
     job.minutes = _minutes(folder)
     job.machine, job.fingerprint = _machine(folder)
+    job.seconds = _seconds(folder)
     return job
+
+
+def _seconds(folder: Path) -> dict[str, float]:
+    """The job's time split, summed over its finished phases (run_info.yaml)."""
+    path = folder / "run_info.yaml"
+    info = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    total: dict[str, float] = {}
+    for phase in info.get("phases") or []:
+        for part, value in (phase.get("seconds") or {}).items():
+            total[part] = total.get(part, 0.0) + float(value)
+    return total
 
 
 def _machine(folder: Path) -> tuple[dict, str]:
@@ -314,6 +328,29 @@ def cells_markdown(cells: list[Cell]) -> str:
     return "\n".join(lines) + "\n"
 
 
+TIME_PARTS = {"train": "train", "val": "val", "val_crf": "val CRF", "test": "test",
+              "test_crf": "test CRF"}  # fmt: skip
+
+
+def time_split_markdown(cells: list[Cell]) -> str:
+    """Mean seconds per job of each part, and evaluation's share of the job's time."""
+    shown = [p for p in TIME_PARTS if any(p in j.seconds for c in cells for j in c.jobs)]
+    if not shown:
+        return "(the jobs recorded no time split: run before seglab recorded it)\n"
+    head = ["model", *(f"{TIME_PARTS[p]} (s)" for p in shown), "evaluation share"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in cells:
+        timed = [j for j in c.jobs if j.seconds]
+        if not timed:
+            continue
+        means = {p: statistics.fmean(j.seconds.get(p, 0.0) for j in timed) for p in shown}
+        total = sum(means.values())
+        share = (total - means.get("train", 0.0)) / total if total else 0.0
+        lines.append("| " + " | ".join([c.label, *(f"{means[p]:.1f}" for p in shown),
+                                        f"{share:.1%}"]) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def markdown(jobs: list[Job]) -> str:
     classes = list(dict.fromkeys(c for j in jobs for c in j.class_iou))
     head = [
@@ -448,6 +485,7 @@ def main(argv: list[str] | None = None) -> None:
         "## Models (mean ± sample std over seeds)\n\n" + cells_markdown(cells)
         + "\n## Replication: the papers' questions beside the published effects\n\n"
         + REPLICATION_NOTE + replication.markdown(found)
+        + "\n## Where the time went (mean seconds per job)\n\n" + time_split_markdown(cells)
         + "\n## Machines\n\n" + machines_markdown(jobs)
         + "\n## Jobs\n\n" + markdown(jobs)
     )  # fmt: skip

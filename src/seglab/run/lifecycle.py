@@ -28,6 +28,7 @@ from seglab.callbacks import Interrupted
 from seglab.checkpoints import load_checkpoint
 from seglab.config import in_sweep, route_lightning_logs
 from seglab.errors import ConfigError
+from seglab.monitoring import phase_seconds
 from seglab.run import cluster, ddp
 from seglab.run.build import build_run
 from seglab.run.records import RunInfo
@@ -97,7 +98,8 @@ def _run(cfg: DictConfig) -> float | None:
             start_step = prepare_loggers(cfg, trainer, model, info, ckpt_path)
             metrics = fit(trainer, model, datamodule, ckpt_path, start_step)
             if schedule_done(trainer):
-                info.record("fit", "finished", length=length)
+                info.record("fit", "finished", length=length,
+                            seconds=phase_seconds(trainer, model, "fit"))  # fmt: skip
                 info.best_checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "")
                 info.metrics = metrics
                 save_records(info, run_dir)
@@ -107,7 +109,7 @@ def _run(cfg: DictConfig) -> float | None:
             trainer.test(model, datamodule=datamodule, ckpt_path=test_from)
             metrics.update(scalar_metrics(trainer))
             if info.fit_done(length):  # a test of a finished fit counts
-                info.record("test", "finished")
+                info.record("test", "finished", seconds=phase_seconds(trainer, model, "test"))
         close_records(info, run_dir, metrics, done=info.fit_done(length))
         return metrics.get(cfg.get("optimized_metric") or "")
     except Interrupted:
