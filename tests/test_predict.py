@@ -100,3 +100,12 @@ def test_bench_ablation_script_runs():
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("fcn8s", "unet"))]
     assert [r[0] for r in rows] == ["fcn8s", "unet"] and float(rows[0][2]) == 1.0
     assert all(float(r[1]) > 0 and float(r[4]) > 0 for r in rows)
+
+
+def test_bench_ablation_times_numeric_modes_side_by_side():
+    proc = run_script("bench_ablation.py", "--variants", "fcn32s", "--modes", "fp32", "bf16",
+                      "--steps", "1", "--repeats", "1")  # fmt: skip
+    print(proc.stdout)
+    head, row = [line.split() for line in proc.stdout.splitlines()[1:3]]
+    assert head == ["variant", "fp32", "img/s", "bf16", "img/s", "bf16", "×"]
+    assert row[0] == "fcn32s" and all(float(v) > 0 for v in row[1:])

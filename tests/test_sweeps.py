@@ -76,8 +76,11 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
     assert best == pytest.approx(max(val_per_epoch(jobs[1])), abs=1e-4)
     for png in ("val_miou.png", "ablation.png"):
         assert (sweep / png).stat().st_size > 10_000
+    assert (sweep / "forest.png").is_file()  # no question of the papers in this sweep
     (wb,) = sorted((sweep / "wandb").glob("offline-run-*"))
-    assert "ablation" in wandb_summary(wb)["summary"] and "wrote" in report.stdout
+    summary = wandb_summary(wb)["summary"]
+    assert "ablation" in summary and "questions" in summary and "wrote" in report.stdout
+    assert {"plots/val_miou", "plots/ablation", "plots/forest"} <= set(summary), sorted(summary)
 
 
 def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monkeypatch):

@@ -166,6 +166,9 @@ def forest(found: list[Comparison], path: Path) -> Path:
         verdict = c.verdict or ""
         ax.annotate(verdict, xy=(1.01, row), xycoords=("axes fraction", "data"), fontsize=7,
                     va="center")  # fmt: skip
+    if not found:
+        ax.text(0.5, 0.5, "no pair of the papers' questions is in this sweep", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
     ax.axvline(0, color="grey", ls="--", lw=1)
     ax.set_yticks(range(len(found)))
     ax.set_yticklabels([f"{c.question} [{c.metric}]" for c in reversed(found)], fontsize=8)
