@@ -8,10 +8,10 @@ import math
 
 import pytest
 import yaml
-from conftest import run_cli
 from test_ablation import write_job
 
 from seglab.report import check_machines, group_by_seed, read_job
+from seglab.report import main as report_main
 from seglab.reporting import stats
 from seglab.reporting.replication import comparisons, load_questions
 from seglab.run.machine import fingerprint, machine
@@ -88,7 +88,7 @@ def test_intervals_verdicts_and_seeds_needed_by_hand(tmp_path, questions_file):
     assert stats.power(0.02, 0.038079, 57, False) < 0.8 <= stats.power(0.02, 0.038079, 58, False)
     assert contradicts.seeds_needed == 4  # 0.05 at spread 0.02
 
-    run_cli("seglab-report", str(sweep), "--published", str(questions_file), cwd=tmp_path)
+    report_main([str(sweep), "--published", str(questions_file)])
     report = (sweep / "report.md").read_text()
     assert "| a1 vs b1 | val | +0.1000 | [+0.0547, +0.1453] | 3 | +0.0800 | agrees | 3 |" in report
     assert (
@@ -121,19 +121,22 @@ def test_verdicts_at_their_edges():
     assert stats.seeds_needed(0.02, gain.spread, True) == 3
 
 
-def test_seeds_from_different_machines_are_not_pooled_without_a_flag(tmp_path):
+def test_seeds_from_different_machines_are_not_pooled_without_a_flag(tmp_path, capsys):
     sweep = write_sweep(tmp_path / "sweep", machines={1: ELSEWHERE})  # a1's seed 2
     assert fingerprint(ELSEWHERE) != fingerprint(HERE)
     cells = group_by_seed([read_job(sweep / str(n)) for n in range(9)])
     with pytest.raises(Exception, match="different machines") as refused:
         check_machines(cells, pool=False)
     assert "jobs 1: " in str(refused.value) and "--pool-machines" in str(refused.value)
-    result = run_cli("seglab-report", str(sweep), cwd=tmp_path, check=False)
-    assert result.returncode == 2
-    assert result.stderr.startswith("seglab-report: error: cell a1 pools seeds run on 2")
-    assert len(result.stderr.strip().splitlines()) == 1
-    pooled = run_cli("seglab-report", str(sweep), "--pool-machines", cwd=tmp_path)
-    assert "warning: cells ran on 2 different machines" in pooled.stderr
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        report_main([str(sweep)])
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert stderr.startswith("seglab-report: error: cell a1 pools seeds run on 2")
+    assert len(stderr.strip().splitlines()) == 1
+    report_main([str(sweep), "--pool-machines"])
+    assert "warning: cells ran on 2 different machines" in capsys.readouterr().err
     assert "AMD EPYC 7B13" in (sweep / "report.md").read_text()
 
 
