@@ -12,11 +12,13 @@ after a time limit or preemption is submitit's (see ``seglab.callbacks.GracefulS
 from __future__ import annotations
 
 import _thread
+import contextlib
 import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -289,9 +291,21 @@ class PendingWatch(threading.Thread):
         self.interval_s, self.report_s = interval_s, report_s
         self.message: str | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._claimed = self._interrupted = False
 
     def stop(self) -> None:
         self._stop.set()
+
+    def claim(self) -> None:
+        """The driver stopped waiting: no interrupt after this, and one already sent
+        arrives here rather than while the driver reports."""
+        with self._lock:
+            self._claimed = True
+            sent = self._interrupted
+        if sent:
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(0.2)
 
     def ours(self, states: str = "all") -> list[list[str]]:
         """``[id, state, reason, partition]`` of the sweep's jobs."""
@@ -341,12 +355,17 @@ class PendingWatch(threading.Thread):
                 if why is None:
                     continue
                 ids = sorted({r[0].split("_")[0] for r in self.ours()})
-                _run(["scancel", *ids])
+                # the message first: the driver may see the cancelled jobs before the
+                # interrupt arrives, and must then still give this reason
                 self.message = (
                     f"hydra/launcher=slurm: SLURM job {job} can never start ({reason}): "
                     f"{why}. The sweep's jobs ({', '.join(ids)}) were cancelled."
                 )
-                _thread.interrupt_main()
+                _run(["scancel", *ids])
+                with self._lock:
+                    if not self._claimed:  # the driver is still waiting for results
+                        self._interrupted = True
+                        _thread.interrupt_main()
                 return
             if pending and waited >= self.report_s:
                 waited = 0.0
@@ -399,7 +418,10 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
         watch = PendingWatch(folder, self.params)
         watch.start()
         try:
-            return super().launch(job_overrides, initial_job_idx)
+            try:
+                return super().launch(job_overrides, initial_job_idx)
+            finally:
+                watch.claim()
         except KeyboardInterrupt:
             if watch.message is None:
                 raise
@@ -428,7 +450,7 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
                     "scripts/slurm_preview.py <overrides> prints the sbatch script."
                 )
         except UncompletedJobError as exc:
-            message = (
+            message = watch.message or (  # cancelled by the watch: its reason
                 "a SLURM job of the sweep ended without a result (cancelled, killed, or "
                 f"out of requeues):\n  {_first_lines(str(exc))}\nIts logs are under {folder}; "
                 "re-run the sweep with resume=true and the same hydra.sweep.dir to continue."
