@@ -164,16 +164,16 @@ def read_job(folder: Path) -> Job:
     job.params, job.gflops, measured_stride = _size(config, folder)
     if measured_stride:  # the rebuilt backbone's own geometry (U-Net, ReSeg, truncated VGG)
         job.output_stride = measured_stride
-    job.minutes = _minutes(folder)
-    job.machine, job.fingerprint = _machine(folder)
-    job.seconds = _seconds(folder)
+    path = folder / "run_info.yaml"
+    info = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    job.minutes = _minutes(info)
+    job.machine, job.fingerprint = _machine(info, folder.name)
+    job.seconds = _seconds(info)
     return job
 
 
-def _seconds(folder: Path) -> dict[str, float]:
-    """The job's time split, summed over its finished phases (run_info.yaml)."""
-    path = folder / "run_info.yaml"
-    info = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+def _seconds(info: dict) -> dict[str, float]:
+    """The job's time split, summed over its finished phases."""
     total: dict[str, float] = {}
     for phase in info.get("phases") or []:
         for part, value in (phase.get("seconds") or {}).items():
@@ -181,15 +181,13 @@ def _seconds(folder: Path) -> dict[str, float]:
     return total
 
 
-def _machine(folder: Path) -> tuple[dict, str]:
+def _machine(info: dict, name: str) -> tuple[dict, str]:
     """The job's machine and its fingerprint; a job resumed on another machine kind gets
     a fingerprint of its own ("mixed"), so it pools with nothing."""
-    path = folder / "run_info.yaml"
-    info = yaml.safe_load(path.read_text()) if path.is_file() else {}
-    recorded = (info or {}).get("machine") or {}
+    recorded = info.get("machine") or {}
     mark = fingerprint(recorded)
-    if (info or {}).get("other_machines"):
-        mark = f"mixed ({folder.name}): " + mark
+    if info.get("other_machines"):
+        mark = f"mixed ({name}): " + mark
     return recorded, mark
 
 
@@ -203,14 +201,10 @@ def cell_key(config: dict, choices: dict[str, str]) -> str:
     return json.dumps({"config": comparable, "choices": choices}, sort_keys=True, default=str)
 
 
-def _minutes(folder: Path) -> float | None:
-    """Wall time from start to finish (run_info.yaml), for a job that finished in one go."""
+def _minutes(info: dict) -> float | None:
+    """Wall time from start to finish, for a job that finished in one go."""
     import datetime
 
-    path = folder / "run_info.yaml"
-    if not path.is_file():
-        return None
-    info = yaml.safe_load(path.read_text())
     if not info.get("finished") or info.get("resumed"):
         return None
     fmt = "%Y-%m-%d %H:%M:%S"
