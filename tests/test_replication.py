@@ -163,3 +163,14 @@ def test_every_cell_validating_once_is_a_dot_plot_per_model(tmp_path):
     assert [c.label for c, _ in captured["shown"]] == ["a1", "b1", "c1"]
     assert [v for _, v in captured["shown"]] == list(VALUES.values())
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_a_malformed_questions_file_is_one_line(tmp_path, capsys):
+    sweep = write_sweep(tmp_path / "sweep")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("questions:\n  - question: no sides\n")
+    with pytest.raises(SystemExit) as exited:
+        report_main([str(sweep), "--published", str(bad)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"seglab-report: error: {bad}: cannot read the questions (KeyError")

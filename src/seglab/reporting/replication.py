@@ -58,24 +58,23 @@ class Question:
 def load_questions(path: Path = PUBLISHED_FILE) -> list[Question]:
     """The questions of a published-effects file (``published.yaml``'s layout)."""
     try:
-        entries = yaml.safe_load(path.read_text())["questions"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        return [_question(entry) for entry in yaml.safe_load(path.read_text())["questions"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise SeglabError(
             f"{path}: cannot read the questions ({type(exc).__name__}: {exc}); give a YAML "
             f"file laid out like {PUBLISHED_FILE}"
         ) from None
-    found = []
-    for entry in entries:
-        published = entry.get("published")
-        if published:
-            published = Published(
-                effect=float(published["effect"]), source=published["source"],
-                data=published["data"], metric=published["metric"],
-                came_from=published.get("from", ""),
-            )  # fmt: skip
-        found.append(Question(entry["question"], Side(**entry["a"]), Side(**entry["b"]),
-                              published or None))  # fmt: skip
-    return found
+
+
+def _question(entry: dict) -> Question:
+    published = entry.get("published")
+    if published:
+        published = Published(
+            effect=float(published["effect"]), source=published["source"],
+            data=published["data"], metric=published["metric"],
+            came_from=published.get("from", ""),
+        )  # fmt: skip
+    return Question(entry["question"], Side(**entry["a"]), Side(**entry["b"]), published or None)
 
 
 class CellLike(Protocol):
