@@ -13,7 +13,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
 $(BIN)/seglab-train: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,crf,sweeps,cityscapes]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,crf,sweeps,cityscapes,export]'
 	touch $@
 
 install: $(BIN)/seglab-train

@@ -16,7 +16,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ENTRY_POINTS = {"seglab.train", "seglab.evaluate", "seglab.predict", "seglab.report",
-                "seglab.data_tool"}  # fmt: skip
+                "seglab.data_tool", "seglab.export"}  # fmt: skip
 PLUGIN_MAY_IMPORT = {"seglab.run.cluster", "seglab.run"}
 
 

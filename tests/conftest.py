@@ -41,12 +41,20 @@ def _offline_wandb(tmp_path, monkeypatch):
     monkeypatch.delenv("SEGLAB_LOG_DIR", raising=False)
 
 
-def run_cli(cmd: str, *args: str, cwd: Path, check: bool = True, timeout: int = 600):
-    """Run ``seglab-train`` / ``seglab-eval`` as a user would; fail with its output."""
+def run_cli(
+    cmd: str,
+    *args: str,
+    cwd: Path,
+    check: bool = True,
+    timeout: int = 600,
+    env: dict[str, str] | None = None,
+):
+    """Run ``seglab-train`` / ``seglab-eval`` as a user would (``env``: variables set on
+    top of the test's); fail with its output."""
     proc = subprocess.run(
         [str(BIN / cmd), *args],
         cwd=cwd,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

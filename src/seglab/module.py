@@ -10,12 +10,11 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from seglab.data.input_space import image_of, space_of
 from seglab.errors import ConfigError
 from seglab.metrics import SegMetrics
-from seglab.models.segmenter import resize
+from seglab.models.inference import tta_logits
 from seglab.models.weights import init_from_checkpoint
 from seglab.optim import Optimization, total_steps
 from seglab.tracking import names
@@ -121,19 +120,7 @@ class SegmentationModule(L.LightningModule):
     def predict_logits(self, x: Tensor) -> Tensor:
         """Evaluation output: logits, or with test-time augmentation (``tta_scales``,
         ``tta_flip``) the log of the softmax probabilities averaged over all views."""
-        if self.tta_scales == [1.0] and not self.tta_flip:
-            return self(x)
-        size = (x.shape[-2], x.shape[-1])
-        probs = None
-        for scale in self.tta_scales:
-            xs = x if scale == 1.0 else F.interpolate(x, scale_factor=scale, mode="bilinear")
-            for flip in (False, True) if self.tta_flip else (False,):
-                logits = self(xs.flip(-1) if flip else xs)
-                logits = resize(logits.flip(-1) if flip else logits, size)
-                p = logits.softmax(dim=1)
-                probs = p if probs is None else probs + p
-        views = len(self.tta_scales) * (2 if self.tta_flip else 1)
-        return (probs / views).clamp_min(1e-12).log()
+        return tta_logits(self, x, self.tta_scales, self.tta_flip)
 
     # -- training ---------------------------------------------------------------------------
     def on_train_start(self) -> None:

@@ -20,8 +20,15 @@ def _hydra_main(cfg: DictConfig) -> None:
     predict(cfg)
 
 
+def onnx_argument(argv: list[str]) -> list[str]:
+    """``model=<file.onnx>`` is the key users type, but ``model`` names a config group to
+    Hydra: it is passed on as ``onnx=<file>``."""
+    return [f"onnx={a[6:]}" if a.startswith("model=") else a for a in argv]
+
+
 def main() -> None:
     """Console entry point."""
+    sys.argv[1:] = onnx_argument(sys.argv[1:])
     register_resolvers()
     exit_on_bad_command_line("predict", sys.argv[1:])
     _hydra_main()

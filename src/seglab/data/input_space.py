@@ -46,9 +46,14 @@ class InputSpace:
 
     def normalize(self, raw: Tensor) -> Tensor:
         """uint8 RGB ``…×H×W×3`` → float network input ``…×3×H×W``."""
-        x = raw.movedim(-1, -3).float()
+        return self.normalize_pixels(raw.movedim(-1, -3).float())
+
+    def normalize_pixels(self, pixels: Tensor) -> Tensor:
+        """Float RGB 0–255 ``…×3×H×W`` → network input: the step an exported model
+        (``seglab-export``) holds in its graph, so its users feed plain pixels."""
+        x = pixels
         if self.order == "bgr":
-            x = x.flip(-3)
+            x = x[..., [2, 1, 0], :, :]  # a gather: exports everywhere, unlike flip
         x = x / (255.0 / self.scale)
         mean, std = self._stats(x, x.dim() - 3)
         return (x - mean) / std

@@ -18,6 +18,15 @@ def resize(logits: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
+def _rescale(x: Tensor, scale: float) -> Tensor:
+    """``x`` at ``floor(size × scale)``, bilinear: the same as interpolating to that size,
+    but written so a traced or exported graph computes the size from its input's
+    (TorchScript keeps it dynamic instead of baking the example's size in)."""
+    return F.interpolate(
+        x, scale_factor=scale, mode="bilinear", align_corners=False, recompute_scale_factor=True
+    )
+
+
 def _max_fuse(maps: list[Tensor]) -> Tensor:
     """Pixel-wise maximum at the largest map's size (DeepLab's MSc fusion: the smaller
     scales' logits are interpolated to the full scale's, kazuto1011/deeplab-pytorch
@@ -92,8 +101,7 @@ class Segmenter(nn.Module):
         else:
             auxes = []
             for scale in self.msc_scales:
-                scaled_size = (int(size[0] * scale), int(size[1] * scale))
-                xs = x if scale == 1.0 else resize(x, scaled_size)
+                xs = x if scale == 1.0 else _rescale(x, scale)
                 o, a = self._single(xs)
                 scales.append(o)
                 if a is not None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import glob
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from PIL import Image
 from rich.progress import track
@@ -17,11 +20,12 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from seglab.data.dataset import read_rgb
-from seglab.data.input_space import InputSpace
+from seglab.deploy.onnx_runtime import OnnxModel
 from seglab.errors import DataError, SeglabError
 from seglab.run.restore import model_overrides, restore
 
 log = logging.getLogger("seglab.predict")
+Scores = Callable[[Tensor], Tensor]  # network input → N×C×H×W scores
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -57,7 +61,7 @@ def windows(size: int, tile: int, stride: int) -> list[int]:
     return sorted(set(starts))
 
 
-def sliding_probs(model, image: Tensor, tile: tuple[int, int], overlap: float) -> Tensor:
+def sliding_probs(scores: Scores, image: Tensor, tile: tuple[int, int], overlap: float) -> Tensor:
     """Average the softmax over overlapping tiles (for images larger than ``tile``)."""
     _, _, height, width = image.shape
     th, tw = min(tile[0], height), min(tile[1], width)
@@ -65,7 +69,7 @@ def sliding_probs(model, image: Tensor, tile: tuple[int, int], overlap: float) -
     total, count = None, torch.zeros(1, 1, height, width, device=image.device)
     for y in windows(height, th, sh):
         for x in windows(width, tw, sw):
-            p = model.predict_logits(image[..., y : y + th, x : x + tw]).float().softmax(1)
+            p = scores(image[..., y : y + th, x : x + tw]).float().softmax(1)
             if total is None:
                 total = torch.zeros(1, p.shape[1], height, width, device=image.device)
             total[..., y : y + th, x : x + tw] += p
@@ -73,19 +77,98 @@ def sliding_probs(model, image: Tensor, tile: tuple[int, int], overlap: float) -
     return total / count
 
 
+@dataclass
+class Backend:
+    """What predicts: ``scores`` of the network's input (``inputs`` of a uint8 RGB
+    ``1×H×W×3`` batch), the CRF after it, the class colours, and the data set's label
+    ids where the data module is at hand."""
+
+    name: str
+    scores: Scores
+    inputs: Callable[[Tensor], Tensor]
+    crf: Callable[[Tensor, Tensor], Tensor] | None
+    colors: np.ndarray
+    device: torch.device
+    label_ids: Callable[[np.ndarray], np.ndarray | None] | None = None
+
+
 @torch.no_grad()
-def predict_one(model, rgb: np.ndarray, space: InputSpace, cfg: DictConfig, device) -> np.ndarray:
-    raw = torch.from_numpy(rgb).to(device)[None]
-    x = space.normalize(raw)  # the checkpoint's data.input_space
+def predict_one(backend: Backend, rgb: np.ndarray, cfg: DictConfig) -> np.ndarray:
+    raw = torch.from_numpy(rgb).to(backend.device)[None]
+    x = backend.inputs(raw)
     if cfg.get("sliding_window"):
-        probs = sliding_probs(model, x, tuple(cfg.sliding_window), cfg.sliding_overlap)
+        probs = sliding_probs(backend.scores, x, tuple(cfg.sliding_window), cfg.sliding_overlap)
     else:
-        probs = model.predict_logits(x).float().softmax(1)
+        probs = backend.scores(x).float().softmax(1)
     if tuple(probs.shape[-2:]) != rgb.shape[:2]:  # never expected; keep outputs aligned
         probs = F.interpolate(probs, size=rgb.shape[:2], mode="bilinear", align_corners=False)
-    if model.crf is not None:
-        probs = model.crf(probs, raw)
+    if backend.crf is not None:
+        probs = backend.crf(probs, raw)
     return probs.argmax(1)[0].cpu().numpy()
+
+
+def pytorch_backend(cfg: DictConfig) -> Backend:
+    """The checkpoint's module (``ckpt_path``) on ``device``."""
+    if not cfg.get("ckpt_path"):
+        raise SeglabError("ckpt_path=<file> is missing: give a checkpoint (or model=<file.onnx>)")
+    model, data = restore(cfg.ckpt_path, **model_overrides(cfg))
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    )
+    model.eval().to(device)
+    if cfg.get("label_ids") and data.label_ids(np.zeros((1, 1), dtype=np.int64)) is None:
+        raise SeglabError(
+            f"label_ids=true: data set '{data.name}' has no label ids other than its class "
+            "indices (the _labels.png files are its labels)"
+        )
+    colors = palette(data.class_colors, data.num_classes)
+    return Backend(
+        "pytorch",
+        model.predict_logits,
+        data.space.normalize,
+        model.crf,
+        colors,
+        device,
+        data.label_ids,
+    )
+
+
+def onnxruntime_backend(cfg: DictConfig) -> Backend:
+    """The ONNX file (``model``) alone: classes, colours and CRF from its metadata."""
+    if not cfg.get("onnx"):
+        raise SeglabError("backend=onnxruntime needs model=<file.onnx> (seglab-export writes one)")
+    for key in ("ckpt_path", "tta_scales", "tta_flip"):
+        if cfg.get(key) is not None:
+            raise SeglabError(
+                f"{key}={cfg[key]}: backend=onnxruntime runs the ONNX file as exported "
+                "(its test-time views are in the graph); drop it or use backend=pytorch"
+            )
+    if cfg.get("label_ids"):
+        raise SeglabError(
+            "label_ids=true needs the data set's id table from the checkpoint: use "
+            "backend=pytorch ckpt_path=<file>"
+        )
+    onnx_model = OnnxModel(cfg.onnx)
+    meta = onnx_model.meta
+    crf = instantiate(meta["crf"]) if meta.get("crf") and cfg.use_crf else None
+
+    def scores(pixels: Tensor) -> Tensor:
+        return torch.from_numpy(onnx_model.scores(pixels.numpy()))
+
+    def inputs(raw: Tensor) -> Tensor:  # the graph normalises: it takes RGB 0–255
+        return raw.movedim(-1, -3).float()
+
+    colors = palette(meta.get("class_colors"), meta["num_classes"])
+    return Backend("onnxruntime", scores, inputs, crf, colors, torch.device("cpu"))
+
+
+def choose_backend(cfg: DictConfig) -> Backend:
+    name = cfg.get("backend", "auto")
+    if name == "auto":
+        name = "onnxruntime" if cfg.get("onnx") else "pytorch"
+    if name == "pytorch" and cfg.get("onnx"):
+        raise SeglabError(f"model={cfg.onnx}: an ONNX file runs with backend=onnxruntime")
+    return onnxruntime_backend(cfg) if name == "onnxruntime" else pytorch_backend(cfg)
 
 
 def write_outputs(
@@ -102,17 +185,7 @@ def write_outputs(
 def predict(cfg: DictConfig) -> list[str]:
     """Predict every input image; returns the names of those that could not be read."""
     files = find_images(cfg.input)
-    model, data = restore(cfg.ckpt_path, **model_overrides(cfg))
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    )
-    model.eval().to(device)
-    colors = palette(data.class_colors, data.num_classes)
-    if cfg.get("label_ids") and data.label_ids(np.zeros((1, 1), dtype=np.int64)) is None:
-        raise SeglabError(
-            f"label_ids=true: data set '{data.name}' has no label ids other than its class "
-            "indices (the _labels.png files are its labels)"
-        )
+    backend = choose_backend(cfg)
     out_dir = Path(cfg.output)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed: dict[str, str] = {}
@@ -122,14 +195,19 @@ def predict(cfg: DictConfig) -> list[str]:
         except DataError as exc:
             failed[str(file)] = str(exc)
             continue
-        labels = predict_one(model, rgb, data.space, cfg, device)
-        write_outputs(out_dir, file.stem, rgb, labels, colors, cfg.overlay_alpha)
-        if cfg.get("label_ids"):  # a folder of their own: one file per frame to match
-            (out_dir / "labelIds").mkdir(exist_ok=True)
-            ids = data.label_ids(labels).astype(np.uint8)
+        labels = predict_one(backend, rgb, cfg)
+        write_outputs(out_dir, file.stem, rgb, labels, backend.colors, cfg.overlay_alpha)
+        if cfg.get("label_ids") and backend.label_ids is not None:
+            (out_dir / "labelIds").mkdir(exist_ok=True)  # a folder of their own
+            ids = backend.label_ids(labels).astype(np.uint8)
             Image.fromarray(ids).save(out_dir / "labelIds" / f"{file.stem}.png")
     done = len(files) - len(failed)
-    log.info("wrote labels, colour masks and overlays for %d image(s) to %s", done, out_dir)
+    log.info(
+        "wrote labels, colour masks and overlays for %d image(s) to %s (%s)",
+        done,
+        out_dir,
+        backend.name,
+    )
     if failed:
         listed = "\n  ".join(f"{k}: {v}" for k, v in failed.items())
         raise SeglabError(

@@ -21,6 +21,15 @@ def restore(
     ``data_cfg`` replaces the checkpoint's data config (or, without ``_target_``, patches
     it); ``model_overrides`` set model config keys (``crf``, ``tta_scales`` …).
     """
+    model, data, _ = restore_with_config(ckpt_path, data_cfg, **model_overrides)
+    return model, data
+
+
+def restore_with_config(
+    ckpt_path: str, data_cfg: DictConfig | None = None, **model_overrides: Any
+) -> tuple[L.LightningModule, L.LightningDataModule, DictConfig]:
+    """``restore``, plus the model config the module was built from (export records
+    its CRF)."""
     ckpt = load_checkpoint(ckpt_path)
     train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
     if data_cfg is None:
@@ -45,7 +54,7 @@ def restore(
             model_cfg[key] = value
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
-    return model, instantiate(data_cfg)
+    return model, instantiate(data_cfg), model_cfg
 
 
 # keys renamed since earlier checkpoints were written: old name → new name

@@ -39,7 +39,7 @@ Rgb = tuple[Number, Number, Number]
 Batches = NonNegativeInt | Fraction  # a number of batches, or a fraction of the split
 
 SCHEMA: dict[str, Any] = {
-    # top level (conf/train.yaml, eval.yaml, predict.yaml)
+    # top level (conf/train.yaml, eval.yaml, predict.yaml, export.yaml)
     "seed": NonNegativeInt,
     "test": StrictBool | Literal["auto"] | None,
     "stop_after_epochs": PositiveInt | None,
@@ -51,6 +51,14 @@ SCHEMA: dict[str, Any] = {
     "label_ids": StrictBool,
     "tta_scales": list[Positive] | None,
     "tta_flip": StrictBool | None,
+    "backend": Literal["auto", "pytorch", "onnxruntime"],
+    "use_crf": StrictBool,
+    # conf/export.yaml
+    "format": Literal["onnx", "torchscript"],
+    "height": PositiveInt,
+    "width": PositiveInt,
+    "dynamic": StrictBool,
+    "check": StrictBool,
     # data/
     "data.batch_size": PositiveInt,
     "data.eval_batch_size": PositiveInt,

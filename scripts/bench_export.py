@@ -1,0 +1,133 @@
+"""Inference speed of one network in every deployment backend, side by side.
+
+    python scripts/bench_export.py [--models fcn8s deeplabv3_resnet50 unet]
+        [--sizes 360x480 512x512] [--batches 1 8] [--repeats 3] [--warmup 2] [--small] [--threads N]
+
+Backends, each on the same random pixels (float RGB 0–255, normalisation in the graph):
+PyTorch eager fp32, eager with ``channels_last`` (exact: the same arithmetic in another
+memory order), TorchScript (the traced file ``seglab-export`` writes) and frozen
+TorchScript (``torch.jit.freeze``: BN folded into convolutions), ONNX Runtime without
+graph optimisations and with all of them (its default). The backends alternate within
+each repeat, so a busy machine slows all of them alike; prints the median img/s and the
+ratio to eager fp32. ``--small``: VGG and U-Net at 1/8 width (the CPU recipe's nets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import seglab
+from seglab.deploy.extras import require
+from seglab.deploy.formats import export_onnx, export_torchscript, read_torchscript
+from seglab.deploy.metadata import MARKER
+from seglab.deploy.onnx_runtime import session_options
+
+sys.path.insert(0, str(Path(__file__).parent))
+from export_parity import build  # noqa: E402
+
+MODELS = {
+    "fcn8s": ["model=fcn8s"],
+    "deeplabv3_resnet50": ["model=deeplabv3_resnet50_torchvision"],
+    "unet": ["model=unet"],
+}
+BACKENDS = ["eager", "eager channels_last", "torchscript", "torchscript frozen",
+            "onnxruntime (no graph opt.)", "onnxruntime (all graph opt., default)"]  # fmt: skip
+
+
+def runners(net: torch.nn.Module, example: torch.Tensor, tmp: Path, threads: int) -> dict:
+    """backend name → a function of a float pixel batch (numpy) that runs it once."""
+    ort = require("onnxruntime", "bench_export.py")
+    meta = {MARKER: seglab.__version__, "sizes": {"min_side": 1}}
+    export_onnx(net, tmp / "m.onnx", example, True, meta)
+    export_torchscript(net, tmp / "m.pt", example, True, meta)
+    traced, _ = read_torchscript(tmp / "m.pt")
+    frozen = torch.jit.freeze(traced.eval())
+    nhwc = build_nhwc(net)
+    sessions = {
+        level: ort.InferenceSession(
+            str(tmp / "m.onnx"),
+            session_options(ort, optimize, threads),
+            providers=["CPUExecutionProvider"],
+        )
+        for level, optimize in (("none", False), ("all", True))
+    }
+
+    def torch_fn(module: Callable) -> Callable:
+        def run(pixels: np.ndarray) -> None:
+            with torch.inference_mode():
+                module(torch.from_numpy(pixels))
+
+        return run
+
+    def ort_fn(session) -> Callable:
+        return lambda pixels: session.run(None, {"pixels": pixels})
+
+    return dict(zip(BACKENDS, [torch_fn(net), torch_fn(nhwc), torch_fn(traced),
+                               torch_fn(frozen), ort_fn(sessions["none"]),
+                               ort_fn(sessions["all"])], strict=True))  # fmt: skip
+
+
+def build_nhwc(net: torch.nn.Module) -> Callable:
+    import copy
+
+    clone = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    return lambda x: clone(x.contiguous(memory_format=torch.channels_last))
+
+
+def bench(model: str, size: tuple[int, int], batch: int, args) -> dict[str, float]:
+    net = build(MODELS[model], args.small)
+    pixels = (np.random.default_rng(0).random((batch, 3, *size)) * 255).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = runners(net, torch.from_numpy(pixels[:1]).repeat(2, 1, 1, 1), Path(tmp), args.threads)
+        for fn in run.values():  # warm-up: allocations, oneDNN primitive caches, JIT passes
+            for _ in range(args.warmup):
+                fn(pixels)
+        times: dict[str, list[float]] = {name: [] for name in run}
+        for _ in range(args.repeats):
+            for name, fn in run.items():
+                start = time.perf_counter()
+                fn(pixels)
+                times[name].append(time.perf_counter() - start)
+    return {name: batch / statistics.median(t) for name, t in times.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--sizes", nargs="+", default=["360x480", "512x512"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per backend")
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, img/s (ratio to eager fp32)")
+    print("| model | size | batch | " + " | ".join(BACKENDS) + " |")
+    print("|---|---|---|" + "---|" * len(BACKENDS))
+    for model in args.models:
+        for size_text in args.sizes:
+            size = tuple(int(v) for v in size_text.split("x"))
+            for batch in args.batches:
+                speeds = bench(model, size, batch, args)
+                base = speeds["eager"]
+                cells = [f"{speeds[b]:.2f} ({speeds[b] / base:.2f}×)" for b in BACKENDS]
+                print(
+                    f"| {model} | {size_text} | {batch} | " + " | ".join(cells) + " |", flush=True
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""seglab-export: every model config exports to ONNX and TorchScript with parity; a
+trained checkpoint predicts the same labels through ONNX Runtime as through PyTorch;
+bad inputs are one line each."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, SMALL, run_cli, run_dirs
+from PIL import Image
+
+sys.path.insert(0, str(REPO / "scripts"))
+from export_parity import VARIANTS, check  # noqa: E402
+
+from seglab.run.exporting import TOLERANCES  # noqa: E402
+
+# the graphs that are hardest to keep dynamic (FCN crops with test-time views, MSc, U-Net,
+# GRUs; a trained FCN below too); scripts/export_parity.py runs every model config
+# Written at a fixed size, and saying why: ReSeg's ONNX GRU keeps the example's batch of
+# rows (ONNX Runtime fails at another size); U-Net's TorchScript trace bakes its padding
+FIXED = {("onnx", "reseg (GRUs)"), ("torchscript", "unet (same)")}
+IN_SUITE = ["fcn8s_camvid_cpu+tta", "deeplab_v2 (MSc)", "unet (same)", "reseg (GRUs)"]
+
+
+@pytest.mark.parametrize("variant", IN_SUITE)
+def test_models_export_with_parity(variant):
+    row = check(variant, small=True, sizes=[(97, 131), (120, 152)], formats=["onnx", "torchscript"])
+    print(row)
+    for fmt in ("onnx", "torchscript"):
+        fixed = (fmt, variant) in FIXED
+        assert row[f"{fmt}_dynamic"] is not fixed, (fmt, row[f"{fmt}_why"])
+        assert len(row[fmt]) == (1 if fixed else 2), (fmt, row[fmt])
+        assert max(row[fmt]) <= TOLERANCES[fmt], (fmt, row[fmt])
+    assert 1 <= row["min_side"] <= 97
+    assert set(IN_SUITE) <= set(VARIANTS)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny FCN with test-time views and a CRF, as a user's checkpoint would have."""
+    tmp = tmp_path_factory.mktemp("export")
+    views = ["crf=torch", "model.crf.iterations=3", "model.tta_scales=[0.5,1.0]",
+             "model.tta_flip=true"]  # fmt: skip
+    run_cli("seglab-train", *SMALL, "trainer=debug", "logger=none", *views, cwd=tmp)
+    (run,) = run_dirs(tmp)
+    images = tmp / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"odd": (97, 131), "wide": (64, 150), "small": (40, 52)}.items():
+        pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / f"{name}.png")
+    return tmp, run / "checkpoints" / "last.ckpt", images
+
+
+@pytest.mark.xdist_group("export_checkpoint")
+def test_onnxruntime_predicts_what_pytorch_predicts(trained):
+    tmp, ckpt, images = trained
+    proc = run_cli("seglab-export", f"ckpt_path={ckpt}", f"out={tmp}/m.onnx", "height=64",
+                   "width=80", cwd=tmp)  # fmt: skip
+    assert "accepts any height and width" in proc.stdout + proc.stderr
+    assert proc.stdout.count("parity") == 2
+
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp / "m.onnx")).metadata_props}
+    assert '"background"' in meta["class_names"] and meta["ignore_index"].isdigit()
+    assert "TorchDenseCRF" in meta["crf"] and meta["tta_scales"] == "[0.5, 1.0]"
+    assert "RGB, 0–255" in meta["input"] and "log of the softmax" in meta["output"]
+
+    outputs = {}
+    for backend, source in (
+        ("pytorch", f"ckpt_path={ckpt}"),
+        ("onnxruntime", f"model={tmp}/m.onnx"),
+    ):
+        out = tmp / f"out_{backend}"
+        run_cli("seglab-predict", source, f"input={images}", f"output={out}", cwd=tmp)
+        outputs[backend] = out
+    for name in ("odd", "wide", "small"):
+        for kind in ("labels", "color", "overlay"):
+            a = np.asarray(Image.open(outputs["pytorch"] / f"{name}_{kind}.png"))
+            b = np.asarray(Image.open(outputs["onnxruntime"] / f"{name}_{kind}.png"))
+            assert a.shape == b.shape and int((a != b).sum()) == 0, (name, kind)
+
+
+@pytest.mark.xdist_group("export_checkpoint")
+def test_torchscript_export_keeps_metadata_and_parity(trained):
+    tmp, ckpt, _ = trained
+    proc = run_cli("seglab-export", f"ckpt_path={ckpt}", "format=torchscript", cwd=tmp)
+    written = ckpt.with_suffix(".torchscript.pt")
+    assert written.is_file() and proc.stdout.count("parity") == 2
+
+    from seglab.deploy.formats import read_torchscript
+
+    module, meta = read_torchscript(written)
+    assert meta["num_classes"] == 5 and meta["sizes"]["dynamic"] is True
+    scores = module(torch.rand(2, 3, 70, 90) * 255)
+    assert scores.shape == (2, 5, 70, 90)
+
+
+@pytest.mark.xdist_group("export_checkpoint")
+def test_bad_export_and_onnx_inputs_are_one_line(trained, tmp_path):
+    tmp, ckpt, images = trained
+
+    def fails(cmd: str, *args: str, env: dict | None = None) -> str:
+        proc = run_cli(cmd, *args, cwd=tmp_path, check=False, env=env)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("seglab: error:")]
+        assert len(lines) == 1, proc.stderr
+        return lines[0]
+
+    # a fixed-size export rejects other sizes with the reason and what to do
+    run_cli("seglab-export", f"ckpt_path={ckpt}", f"out={tmp_path}/fixed.onnx", "dynamic=false",
+            "height=64", "width=80", cwd=tmp_path)  # fmt: skip
+    line = fails("seglab-predict", f"model={tmp_path}/fixed.onnx", f"input={images}/odd.png",
+                 f"output={tmp_path}/o")  # fmt: skip
+    assert "fixed size 64×80" in line and "sliding_window" in line
+
+    # a checkpoint whose config cannot be rebuilt
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state["seglab"]["config"]["model"]["net"]["head"]["_target_"] = "seglab.models.heads.Gone"
+    torch.save(state, tmp_path / "gone.ckpt")
+    line = fails("seglab-export", f"ckpt_path={tmp_path}/gone.ckpt")
+    assert "Gone" in line
+
+    # a missing extra: onnx shadowed by a package that cannot be imported
+    shadow = tmp_path / "shadow" / "onnx"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = {"PYTHONPATH": str(tmp_path / "shadow")}
+    line = fails("seglab-export", f"ckpt_path={ckpt}", f"out={tmp_path}/x.onnx", env=env)
+    assert "needs the 'onnx' package" in line and "seglab[export]" in line
+
+    # an ONNX file seglab did not write, and one that is not ONNX at all
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "plain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    onnx.save(helper.make_model(graph), tmp_path / "plain.onnx")
+    line = fails("seglab-predict", f"model={tmp_path}/plain.onnx", f"input={images}",
+                 f"output={tmp_path}/o")  # fmt: skip
+    assert "not written by seglab-export" in line
+    (tmp_path / "junk.onnx").write_bytes(b"\x00not a model")
+    line = fails("seglab-predict", f"model={tmp_path}/junk.onnx", f"input={images}",
+                 f"output={tmp_path}/o")  # fmt: skip
+    assert "cannot load it" in line
+    line = fails("seglab-export", f"ckpt_path={ckpt}", "format=tflite")
+    assert "format" in line and "onnx" in line
+    line = fails("seglab-predict", f"model={tmp_path}/fixed.onnx", "tta_flip=true",
+                 f"input={images}", f"output={tmp_path}/o")  # fmt: skip
+    assert "tta_flip" in line
+
+
+def test_predict_without_a_model_says_what_to_give(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    proc = run_cli("seglab-predict", f"input={tmp_path}/a.png", f"output={tmp_path}/o",
+                   cwd=tmp_path, check=False)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "ckpt_path=<file> is missing" in proc.stderr and "model=<file.onnx>" in proc.stderr
