@@ -10,7 +10,6 @@ from typing import Any
 from omegaconf import OmegaConf
 
 import seglab
-from seglab.data.input_space import InputSpace
 
 INPUT = "pixels: float32 N×3×H×W, RGB, 0–255 (normalisation is inside the graph)"
 OUTPUTS = {
@@ -26,7 +25,6 @@ def describe(
     *,
     module: Any,
     data: Any,
-    space: InputSpace,
     checkpoint: str,
     sizes: dict[str, Any],
     crf: Any = None,
@@ -35,6 +33,7 @@ def describe(
     as ``run.restore`` gives them; ``crf``: its model config's CRF, applied after the
     graph by ``seglab-predict``)."""
     has_views = module.tta_scales != [1.0] or module.tta_flip
+    space = data.space
     return {
         MARKER: seglab.__version__,
         "checkpoint": checkpoint,

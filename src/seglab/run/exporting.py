@@ -55,13 +55,11 @@ def parity(
     return rows
 
 
-def check_sizes(sizes: list[tuple[int, int]], smallest: int) -> tuple[int, int]:
-    height, width = sizes[0]
+def check_size(height: int, width: int, smallest: int) -> None:
     if min(height, width) < smallest:
         raise SeglabError(
             f"height={height} width={width}: the network needs at least {smallest}×{smallest}"
         )
-    return height, width
 
 
 def export(cfg: DictConfig) -> Path:
@@ -71,13 +69,13 @@ def export(cfg: DictConfig) -> Path:
     module.eval()
     net = InferenceNet(module.net, data.space, module.tta_scales, module.tta_flip).eval()
     smallest = smallest_side(net)
-    height, width = check_sizes([(cfg.height, cfg.width)], smallest)
+    height, width = cfg.height, cfg.width
+    check_size(height, width, smallest)
     out = Path(cfg.out) if cfg.out else Path(cfg.ckpt_path).with_suffix(SUFFIXES[fmt])
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = describe(
         module=module,
         data=data,
-        space=data.space,
         checkpoint=str(cfg.ckpt_path),
         sizes={"dynamic": bool(cfg.dynamic), "min_side": smallest},
         crf=model_cfg.get("crf"),
