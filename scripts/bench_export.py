@@ -63,14 +63,14 @@ def runners(net: torch.nn.Module, example: torch.Tensor, tmp: Path, threads: int
     }
 
     def torch_fn(module: Callable) -> Callable:
-        def run(pixels: np.ndarray) -> None:
+        def run(pixels: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                module(torch.from_numpy(pixels))
+                return module(torch.from_numpy(pixels)).numpy()
 
         return run
 
     def ort_fn(session) -> Callable:
-        return lambda pixels: session.run(None, {"pixels": pixels})
+        return lambda pixels: session.run(None, {"pixels": pixels})[0]
 
     return dict(zip(BACKENDS, [torch_fn(net), torch_fn(nhwc), torch_fn(traced),
                                torch_fn(frozen), ort_fn(sessions["none"]),
@@ -84,22 +84,38 @@ def build_nhwc(net: torch.nn.Module) -> Callable:
     return lambda x: clone(x.contiguous(memory_format=torch.channels_last))
 
 
-def bench(model: str, size: tuple[int, int], batch: int, args) -> dict[str, float]:
+def bench(
+    model: str, size: tuple[int, int], batches: list[int], args
+) -> tuple[dict[int, dict], dict[str, float]]:
+    """batch → backend → img/s, and each backend's max |Δ| / max |eager| on the first
+    batch; the files are written once per size (batch is dynamic)."""
     net = build(MODELS[model], args.small)
-    pixels = (np.random.default_rng(0).random((batch, 3, *size)) * 255).astype(np.float32)
+    rng = np.random.default_rng(0)
+    speeds, differences = {}, {}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = runners(net, torch.from_numpy(pixels[:1]).repeat(2, 1, 1, 1), Path(tmp), args.threads)
-        for fn in run.values():  # warm-up: allocations, oneDNN primitive caches, JIT passes
-            for _ in range(args.warmup):
-                fn(pixels)
-        times: dict[str, list[float]] = {name: [] for name in run}
-        for _ in range(args.repeats):
-            for name, fn in run.items():
-                start = time.perf_counter()
-                fn(pixels)
-                times[name].append(time.perf_counter() - start)
-    return {name: batch / statistics.median(t) for name, t in times.items()}
+        example = torch.from_numpy((rng.random((2, 3, *size)) * 255).astype(np.float32))
+        run = runners(net, example, Path(tmp), args.threads)
+        for batch in batches:
+            pixels = (rng.random((batch, 3, *size)) * 255).astype(np.float32)
+            outputs = {}
+            for name, fn in run.items():  # warm-up: allocations, oneDNN caches, JIT passes
+                for _ in range(max(1, args.warmup)):
+                    outputs[name] = fn(pixels)
+            if not differences:  # is each fast path exact? (same pixels, same weights)
+                scale = np.abs(outputs["eager"]).max()
+                differences = {
+                    name: float(np.abs(out - outputs["eager"]).max() / scale)
+                    for name, out in outputs.items()
+                }
+            times: dict[str, list[float]] = {name: [] for name in run}
+            for _ in range(args.repeats):
+                for name, fn in run.items():
+                    start = time.perf_counter()
+                    fn(pixels)
+                    times[name].append(time.perf_counter() - start)
+            speeds[batch] = {name: batch / statistics.median(t) for name, t in times.items()}
+    return speeds, differences
 
 
 def main() -> int:
@@ -116,16 +132,24 @@ def main() -> int:
     print(f"torch {torch.__version__}, {args.threads} threads, img/s (ratio to eager fp32)")
     print("| model | size | batch | " + " | ".join(BACKENDS) + " |")
     print("|---|---|---|" + "---|" * len(BACKENDS))
+    parities = []
     for model in args.models:
         for size_text in args.sizes:
             size = tuple(int(v) for v in size_text.split("x"))
-            for batch in args.batches:
-                speeds = bench(model, size, batch, args)
+            speeds_by_batch, differences = bench(model, size, args.batches, args)
+            parities.append((model, size_text, differences))
+            for batch, speeds in speeds_by_batch.items():
                 base = speeds["eager"]
                 cells = [f"{speeds[b]:.2f} ({speeds[b] / base:.2f}×)" for b in BACKENDS]
                 print(
                     f"| {model} | {size_text} | {batch} | " + " | ".join(cells) + " |", flush=True
                 )
+    print("\nmax |Δ| / max |eager fp32| of each backend's scores (first batch)")
+    print("| model | size | " + " | ".join(BACKENDS[1:]) + " |")
+    print("|---|---|" + "---|" * (len(BACKENDS) - 1))
+    for model, size_text, differences in parities:
+        cells = [f"{differences[b]:.1e}" for b in BACKENDS[1:]]
+        print(f"| {model} | {size_text} | " + " | ".join(cells) + " |")
     return 0
 
 

@@ -101,37 +101,55 @@ def test_torchscript_export_keeps_metadata_and_parity(trained):
 
 
 @pytest.mark.xdist_group("export_checkpoint")
-def test_bad_export_and_onnx_inputs_are_one_line(trained, tmp_path):
+def test_bad_export_and_onnx_inputs_are_one_line(trained, tmp_path, monkeypatch, capsys):
+    """In this process (each command's main, as the console entry calls it): the one-line
+    error and exit status 2 are the entry points' own, so a process apiece adds only time."""
     tmp, ckpt, images = trained
+    monkeypatch.chdir(tmp_path)
+    from seglab.export import main as export_main
+    from seglab.predict import main as predict_main
 
-    def fails(cmd: str, *args: str, env: dict | None = None) -> str:
-        proc = run_cli(cmd, *args, cwd=tmp_path, check=False, env=env)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        lines = [line for line in proc.stderr.splitlines() if line.startswith("seglab: error:")]
-        assert len(lines) == 1, proc.stderr
+    def run(main, *args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["seglab", *args])
+        try:
+            main()
+        except SystemExit as exc:
+            return exc.code, capsys.readouterr().err
+        return 0, capsys.readouterr().err
+
+    def fails(main, *args: str) -> str:
+        code, err = run(main, *args)
+        assert code == 2 and "Traceback" not in err, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("seglab: error:"), err
         return lines[0]
 
     # a fixed-size export rejects other sizes with the reason and what to do
-    run_cli("seglab-export", f"ckpt_path={ckpt}", f"out={tmp_path}/fixed.onnx", "dynamic=false",
-            "height=64", "width=80", cwd=tmp_path)  # fmt: skip
-    line = fails("seglab-predict", f"model={tmp_path}/fixed.onnx", f"input={images}/odd.png",
+    code, err = run(export_main, f"ckpt_path={ckpt}", f"out={tmp_path}/fixed.onnx",
+                    "dynamic=false", "height=64", "width=80", "check=false")  # fmt: skip
+    assert code == 0, err
+    line = fails(predict_main, f"model={tmp_path}/fixed.onnx", f"input={images}/odd.png",
                  f"output={tmp_path}/o")  # fmt: skip
     assert "fixed size 64×80" in line and "sliding_window" in line
+    line = fails(predict_main, f"model={tmp_path}/fixed.onnx", "tta_flip=true",
+                 f"input={images}", f"output={tmp_path}/o")  # fmt: skip
+    assert "tta_flip" in line
 
-    # a checkpoint whose config cannot be rebuilt
+    # a checkpoint whose config cannot be rebuilt; a size below the network's smallest
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     state["seglab"]["config"]["model"]["net"]["head"]["_target_"] = "seglab.models.heads.Gone"
     torch.save(state, tmp_path / "gone.ckpt")
-    line = fails("seglab-export", f"ckpt_path={tmp_path}/gone.ckpt")
-    assert "Gone" in line
+    assert "Gone" in fails(export_main, f"ckpt_path={tmp_path}/gone.ckpt")
+    line = fails(export_main, f"ckpt_path={ckpt}", "height=0", "width=80")
+    assert "height" in line
+    line = fails(export_main, f"ckpt_path={ckpt}", "format=tflite")
+    assert "format" in line and "onnx" in line
 
-    # a missing extra: onnx shadowed by a package that cannot be imported
-    shadow = tmp_path / "shadow" / "onnx"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError('not installed')\n")
-    env = {"PYTHONPATH": str(tmp_path / "shadow")}
-    line = fails("seglab-export", f"ckpt_path={ckpt}", f"out={tmp_path}/x.onnx", env=env)
+    # a missing extra (None in sys.modules: the import fails as for a package not installed)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    line = fails(export_main, f"ckpt_path={ckpt}", f"out={tmp_path}/x.onnx")
     assert "needs the 'onnx' package" in line and "seglab[export]" in line
+    monkeypatch.delitem(sys.modules, "onnx")
 
     # an ONNX file seglab did not write, and one that is not ONNX at all
     import onnx
@@ -144,18 +162,13 @@ def test_bad_export_and_onnx_inputs_are_one_line(trained, tmp_path):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
     )
     onnx.save(helper.make_model(graph), tmp_path / "plain.onnx")
-    line = fails("seglab-predict", f"model={tmp_path}/plain.onnx", f"input={images}",
+    line = fails(predict_main, f"model={tmp_path}/plain.onnx", f"input={images}",
                  f"output={tmp_path}/o")  # fmt: skip
     assert "not written by seglab-export" in line
     (tmp_path / "junk.onnx").write_bytes(b"\x00not a model")
-    line = fails("seglab-predict", f"model={tmp_path}/junk.onnx", f"input={images}",
+    line = fails(predict_main, f"model={tmp_path}/junk.onnx", f"input={images}",
                  f"output={tmp_path}/o")  # fmt: skip
     assert "cannot load it" in line
-    line = fails("seglab-export", f"ckpt_path={ckpt}", "format=tflite")
-    assert "format" in line and "onnx" in line
-    line = fails("seglab-predict", f"model={tmp_path}/fixed.onnx", "tta_flip=true",
-                 f"input={images}", f"output={tmp_path}/o")  # fmt: skip
-    assert "tta_flip" in line
 
 
 def test_predict_without_a_model_says_what_to_give(tmp_path):

@@ -23,17 +23,31 @@ log = logging.getLogger("seglab.export")
 TORCHSCRIPT_META = "seglab.json"  # the extra file holding the metadata
 
 
+def fixed_size_reason(net: nn.Module) -> str | None:
+    """A submodule's own reason (attribute ``onnx_fixed_reason``) to be exported at one
+    size, known before trying (valid U-Net: the try would hang)."""
+    for module in net.modules():
+        reason = getattr(module, "onnx_fixed_reason", None)
+        if reason:
+            return reason
+    return None
+
+
 def _exported_program(net: nn.Module, example: Tensor, dynamic: bool) -> tuple[Any, str | None]:
     auto = torch.export.Dim.AUTO
-    dims = {0: auto, 2: auto, 3: auto} if dynamic else {0: auto}
+    why = fixed_size_reason(net) if dynamic else None
+    if dynamic and not why:
+        try:
+            dims = {0: auto, 2: auto, 3: auto}
+            return torch.export.export(net, (example,), dynamic_shapes=(dims,), strict=False), None
+        except Exception as exc:  # the exporter's reason, kept for the metadata
+            why = f"torch.export could not keep H and W dynamic: {str(exc).splitlines()[0][:200]}"
+    if why:
+        log.warning("%s; exporting at %d×%d", why, *example.shape[-2:])
     try:
-        return torch.export.export(net, (example,), dynamic_shapes=(dims,), strict=False), None
-    except Exception as exc:  # the exporter's reason, kept for the metadata
-        if not dynamic:
-            raise SeglabError(f"torch.export failed: {type(exc).__name__}: {exc}") from None
-        why = f"torch.export could not keep H and W dynamic: {str(exc).splitlines()[0][:200]}"
-    log.warning("%s; exporting at %d×%d", why, *example.shape[-2:])
-    return torch.export.export(net, (example,), dynamic_shapes=({0: auto},), strict=False), why
+        return torch.export.export(net, (example,), dynamic_shapes=({0: auto},), strict=False), why
+    except Exception as exc:
+        raise SeglabError(f"torch.export failed: {type(exc).__name__}: {exc}") from None
 
 
 def export_onnx(

@@ -58,6 +58,11 @@ class BiSweep(nn.Module):
         else:
             self.forward_gru = lasagne_gru(nn.GRU(in_size, hidden, batch_first=True))
             self.backward_gru = lasagne_gru(nn.GRU(hidden, hidden, batch_first=True))
+        # read by seglab.deploy: the exported ONNX GRU's initial state keeps the example's
+        # number of rows, so ONNX Runtime fails at another size; export at one size
+        self.onnx_fixed_reason = (
+            "ReSeg's GRUs: the ONNX GRU's initial state keeps the example's rows"
+        )
 
     def forward(self, seq: Tensor) -> Tensor:
         if self.directions == "parallel":

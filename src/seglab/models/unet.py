@@ -52,6 +52,8 @@ def mirror_pad(x: Tensor, top: int, bottom: int, left: int, right: int) -> Tenso
     enough (a 64-pixel tile needs 92 pixels of border)."""
     while top or bottom or left or right:
         h, w = x.shape[-2] - 1, x.shape[-1] - 1
+        if not (h and w):  # a 1-pixel side has nothing to reflect: repeat it
+            return F.pad(x, [left, right, top, bottom], mode="replicate")
         step = [min(left, w), min(right, w), min(top, h), min(bottom, h)]
         x = F.pad(x, step, mode="reflect")
         left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
@@ -91,6 +93,15 @@ class UNetEncoder(FreezableBN):
             raise ValueError(f"model.net.backbone.width must be > 0, got {width}")
         self.valid = padding == "valid"
         self.overlap_tile = overlap_tile and self.valid
+        # read by seglab.deploy: ONNX export at one size (batch stays dynamic); at dynamic
+        # H and W, torch.export's symbolic shapes (four ceil-mode pools, then the decoder's
+        # crops) did not finish in 15 min for 1/8 width at 97×131 (torch 2.14.1)
+        self.onnx_fixed_reason = (
+            "valid U-Net: torch.export's shape analysis of its pools and crops does not "
+            "finish at dynamic H and W"
+            if self.valid
+            else None
+        )
         pad = 0 if self.valid else 1
         self.levels = nn.ModuleList()
         self.channels: dict[str, int] = {}
