@@ -66,6 +66,12 @@ def test_mirror_padding_reflects_as_often_as_needed():
     x = torch.arange(5.0).view(1, 1, 1, 5)
     out = mirror_pad(x, 0, 0, 7, 0)  # 7 > 4: one reflection (4 px), then 3 more
     assert out[0, 0, 0].tolist() == [1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4]
+    # a 1-pixel side has nothing to reflect: repeated (the loop used to never end)
+    one = mirror_pad(torch.ones(1, 1, 1, 1), 92, 93, 92, 95)
+    assert one.shape[-2:] == (186, 188) and bool((one == 1).all())
+    net = build_net("unet", "model.net.backbone.width=0.125", num_classes=2).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 1, 1)).shape == (1, 2, 1, 1)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
