@@ -78,18 +78,20 @@ def test_onnxruntime_predicts_what_pytorch_predicts(trained):
     assert "RGB, 0–255" in meta["input"] and "log of the softmax" in meta["output"]
 
     outputs = {}
-    for backend, source in (
-        ("pytorch", f"ckpt_path={ckpt}"),
+    for backend, *source in (
+        ("pytorch", f"ckpt_path={ckpt}"),  # NHWC, the CPU default
+        ("pytorch_nchw", f"ckpt_path={ckpt}", "channels_last=false"),
         ("onnxruntime", f"model={tmp}/m.onnx"),
     ):
         out = tmp / f"out_{backend}"
-        run_cli("seglab-predict", source, f"input={images}", f"output={out}", cwd=tmp)
+        run_cli("seglab-predict", *source, f"input={images}", f"output={out}", cwd=tmp)
         outputs[backend] = out
     for name in ("odd", "wide", "small"):
         for kind in ("labels", "color", "overlay"):
             a = np.asarray(Image.open(outputs["pytorch"] / f"{name}_{kind}.png"))
-            b = np.asarray(Image.open(outputs["onnxruntime"] / f"{name}_{kind}.png"))
-            assert a.shape == b.shape and int((a != b).sum()) == 0, (name, kind)
+            for other in ("pytorch_nchw", "onnxruntime"):
+                b = np.asarray(Image.open(outputs[other] / f"{name}_{kind}.png"))
+                assert a.shape == b.shape and int((a != b).sum()) == 0, (name, kind, other)
 
 
 @pytest.mark.xdist_group("export_checkpoint")
