@@ -52,9 +52,9 @@ def mirror_pad(x: Tensor, top: int, bottom: int, left: int, right: int) -> Tenso
     enough (a 64-pixel tile needs 92 pixels of border)."""
     while top or bottom or left or right:
         h, w = x.shape[-2] - 1, x.shape[-1] - 1
-        if not (h and w):  # a 1-pixel side has nothing to reflect: repeat it
-            return F.pad(x, [left, right, top, bottom], mode="replicate")
         step = [min(left, w), min(right, w), min(top, h), min(bottom, h)]
+        if not any(step):  # a 1-pixel side has nothing to reflect: repeat it
+            return F.pad(x, [left, right, top, bottom], mode="replicate")
         x = F.pad(x, step, mode="reflect")
         left, right, top, bottom = left - step[0], right - step[1], top - step[2], bottom - step[3]
     return x
