@@ -118,7 +118,7 @@ def pytorch_backend(cfg: DictConfig) -> Backend:
     model.eval().to(device)
     if cfg.get("channels_last"):  # NHWC: the same arithmetic, faster oneDNN kernels on CPU
         model.channels_last = True
-        model.net.to(memory_format=torch.channels_last)
+        model.configure_model()  # the module's own fast paths (a restored one never compiles)
     if cfg.get("label_ids") and data.label_ids(np.zeros((1, 1), dtype=np.int64)) is None:
         raise SeglabError(
             f"label_ids=true: data set '{data.name}' has no label ids other than its class "
