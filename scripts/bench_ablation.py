@@ -25,8 +25,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from seglab.config import config_dir
 from seglab.models.size import network_size
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "cl": (False, True),

@@ -15,7 +15,7 @@ import time
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from seglab.config import config_dir
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 

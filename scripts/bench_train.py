@@ -29,7 +29,7 @@ from omegaconf import open_dict
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from seglab.config import config_dir
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 PAIRS = {

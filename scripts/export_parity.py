@@ -25,12 +25,12 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 import seglab
-from seglab.config import config_dir
 from seglab.data.input_space import input_space
 from seglab.deploy.formats import export_onnx, export_torchscript
 from seglab.deploy.metadata import MARKER
 from seglab.deploy.sizes import smallest_side
 from seglab.models.inference import InferenceNet
+from seglab.run.config import config_dir
 from seglab.run.exporting import TOLERANCES, parity
 from seglab.run.resolvers import register_resolvers
 

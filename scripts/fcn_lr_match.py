@@ -35,9 +35,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from torch.nn import functional as F
 
-from seglab.config import config_dir
 from seglab.data.input_space import CAFFE_MEAN_BGR, IMAGENET_STD, input_space
 from seglab.data.synthetic import make_sample
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 CAFFE_LR = {"fcn32s": 1e-10, "fcn16s": 1e-12, "fcn8s": 1e-14, "fcn8s_atonce": 1e-10}

@@ -16,8 +16,8 @@ import sys
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from seglab.config import config_dir
-from seglab.run import cluster
+from seglab import cluster
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import yaml
 from crf_inputs import load_inputs
 
-from seglab.config import config_dir
 from seglab.crf import DenseCRF, TorchDenseCRF
-from seglab.metrics import SegMetrics
+from seglab.run.config import config_dir
+from seglab.training.metrics import SegMetrics
 
 # around DeepLab's VOC values (w 4, θα 67, θβ 3), weaker and stronger: CamVid's thin
 # classes (poles, signs, pedestrians) and its large road/sky regions pull either way
@@ -75,7 +75,7 @@ def config_text(kind: str, best: dict, lines: list[str]) -> str:
 
 def held_out(ckpt: str) -> str:
     """Which train frames the checkpoint's run held out (recorded in the written file)."""
-    from seglab.checkpoints import load_checkpoint
+    from seglab.run.checkpoints import load_checkpoint
 
     data = load_checkpoint(ckpt)["seglab"]["config"].get("data", {})
     return (f"the {data.get('holdout_frames')} train frames held out of training "

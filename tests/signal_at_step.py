@@ -54,7 +54,7 @@ class WaitForSignalAtStep(Callback):
         if trainer.global_step != self.step or marker.exists():
             return
         marker.touch()
-        from seglab.run import signals as stop_signals
+        from seglab.cluster import signals as stop_signals
 
         deadline = time.monotonic() + self.timeout_s
         while stop_signals.received() is None and time.monotonic() < deadline:

@@ -18,10 +18,10 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from seglab.config import config_dir
+from seglab.cli.report import comparisons, group_by_seed, read_job
 from seglab.data import CamVidDataModule
 from seglab.errors import ConfigError
-from seglab.report import comparisons, group_by_seed, read_job
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 from seglab.run.sweeps import previous_job
 

@@ -104,7 +104,7 @@ def _run(main, argv, monkeypatch, capsys) -> tuple[int, str]:
 def test_a_bad_override_ends_in_one_named_line(
     group, argv, named, in_empty_folder, monkeypatch, capsys
 ):
-    from seglab.train import main
+    from seglab.cli.train import main
 
     code, err = _run(main, argv, monkeypatch, capsys)
     lines = err.strip().splitlines()
@@ -118,7 +118,7 @@ def test_a_bad_override_ends_in_one_named_line(
 def test_the_corpus_covers_every_config_group():
     from pathlib import Path
 
-    from seglab.config import config_dir
+    from seglab.run.config import config_dir
 
     conf = Path(config_dir())
     groups = {p.parent.relative_to(conf).as_posix() for p in conf.rglob("*.yaml")}
@@ -131,11 +131,19 @@ def test_the_corpus_covers_every_config_group():
 @pytest.mark.parametrize(
     ("module", "argv", "named"),
     [
-        ("seglab.evaluate", ["ckpt_path=x.ckpt", "data=nosuch"], "Could not find 'data/nosuch'"),
-        ("seglab.evaluate", ["ckpt_path=x.ckpt", "tta_scales=[1.0,-1]"], "tta_scales"),
-        ("seglab.predict", ["ckpt_path=x", "input=a", "output=b", "device=gpu"], "device='gpu'"),
         (
-            "seglab.predict",
+            "seglab.cli.evaluate",
+            ["ckpt_path=x.ckpt", "data=nosuch"],
+            "Could not find 'data/nosuch'",
+        ),
+        ("seglab.cli.evaluate", ["ckpt_path=x.ckpt", "tta_scales=[1.0,-1]"], "tta_scales"),
+        (
+            "seglab.cli.predict",
+            ["ckpt_path=x", "input=a", "output=b", "device=gpu"],
+            "device='gpu'",
+        ),
+        (
+            "seglab.cli.predict",
             ["ckpt_path=x", "input=a", "output=b", "overlay_alpha=2"],
             "overlay_alpha=2",
         ),

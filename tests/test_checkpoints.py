@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import SMALL, run_cli, run_dirs
 
-from seglab.checkpoints import AtomicCheckpointIO, load_checkpoint
 from seglab.errors import SeglabError
+from seglab.run.checkpoints import AtomicCheckpointIO, load_checkpoint
 
 
 class Unpicklable:

@@ -321,7 +321,7 @@ EARLY_SIGNAL = """
 import os, signal
 from hydra_plugins.seglab_launchers import slurm  # what a job's pickle loads first
 os.kill(os.getpid(), signal.SIGUSR2)
-from seglab.run import signals as stop_signals
+from seglab.cluster import signals as stop_signals
 for run in (1, 2):
     with stop_signals.noted_for_run():
         print(run, stop_signals.received())

@@ -9,7 +9,7 @@ from conftest import SMALL, camvid_root, run_cli, run_dirs, run_script, val_per_
 
 from seglab.crf import DenseCRF, TorchDenseCRF
 from seglab.crf.permutohedral import Permutohedral
-from seglab.metrics import SegMetrics
+from seglab.training.metrics import SegMetrics
 
 
 def noisy_regions(seed: int = 0):

@@ -31,10 +31,10 @@ from test_train_cli import _fails
 from test_voc import write_voc
 from test_zoo import MODELS, compose_cfg
 
-from seglab.config import config_dir
+from seglab.cli.data import inspect as inspect_data
 from seglab.data.augment import scale_crop_flip
-from seglab.data_tool import inspect as inspect_data
 from seglab.errors import DataError
+from seglab.run.config import config_dir
 
 WRITERS = {
     "cityscapes": write_cityscapes,
@@ -377,7 +377,7 @@ def test_every_model_trains_a_step_on_every_data_set(model, data_batches):
 
 
 def test_a_batch_without_labelled_pixels_has_no_loss_not_nan():
-    from seglab.losses import SegmentationCrossEntropy
+    from seglab.training.losses import SegmentationCrossEntropy
 
     logits = torch.randn(2, 3, 4, 4, requires_grad=True)
     loss = SegmentationCrossEntropy(ignore_index=255)(logits, torch.full((2, 4, 4), 255))

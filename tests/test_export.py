@@ -115,8 +115,8 @@ def test_bad_export_and_onnx_inputs_are_one_line(trained, tmp_path, monkeypatch,
     error and exit status 2 are the entry points' own, so a process apiece adds only time."""
     tmp, ckpt, images = trained
     monkeypatch.chdir(tmp_path)
-    from seglab.export import main as export_main
-    from seglab.predict import main as predict_main
+    from seglab.cli.export import main as export_main
+    from seglab.cli.predict import main as predict_main
 
     def run(main, *args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["seglab", *args])

@@ -186,7 +186,7 @@ def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypa
 
     from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 
-    from seglab.run import signals as stop_signals
+    from seglab.cluster import signals as stop_signals
     from seglab.tracking.wandb_run import WandbLogger
 
     def lost(self, metrics, step=None):

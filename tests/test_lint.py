@@ -14,7 +14,7 @@ def test_ruff_lint_and_format():
 def test_the_import_graph_keeps_its_rules():
     """No entry point imports another (they share code through seglab.run); seglab's
     core never imports hydra_plugins (it finds them through entry points), and the
-    plugins import nothing of seglab but seglab.run.cluster (scripts/import_graph.py
+    plugins import nothing of seglab but seglab.cluster (scripts/import_graph.py
     prints the graph)."""
     import sys
 
@@ -22,11 +22,11 @@ def test_the_import_graph_keeps_its_rules():
     from import_graph import import_graph, violations
 
     graph = import_graph()
-    assert "seglab.train" in graph and "hydra_plugins.seglab_launchers.slurm" in graph
+    assert "seglab.cli.train" in graph and "hydra_plugins.seglab_launchers.slurm" in graph
     assert violations(graph) == []
     broken = {  # what the rules catch (the layout before seglab/run/ had all three)
-        "seglab.evaluate": {"seglab.train"},
-        "seglab.train": {"hydra_plugins.seglab_launchers.slurm"},
+        "seglab.cli.evaluate": {"seglab.cli.train"},
+        "seglab.cli.train": {"hydra_plugins.seglab_launchers.slurm"},
         "hydra_plugins.seglab_launchers.slurm": {"seglab.ddp"},
     }
     assert len(violations(broken)) == 3

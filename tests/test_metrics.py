@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from seglab.metrics import SegMetrics
+from seglab.training.metrics import SegMetrics
 
 
 def test_iou_ignores_void_and_leaves_absent_classes_out():

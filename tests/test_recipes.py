@@ -15,9 +15,9 @@ from hydra.utils import instantiate
 from test_zoo import compose_cfg
 from torch.nn import functional as F
 
-from seglab.losses import SegmentationCrossEntropy, shrink_labels
 from seglab.models import VGG16, MobileNetV3Large, ResNet, Segmenter
 from seglab.models.heads import DeepLabV2Head
+from seglab.training.losses import SegmentationCrossEntropy, shrink_labels
 
 SYNTH = [
     "data.image_size=[65,81]",
@@ -354,7 +354,7 @@ def test_paper_experiments_train_on_train_aug_by_iterations(experiment, model, b
 
 
 def test_iteration_budgets_set_the_poly_schedule_length():
-    from seglab.optim import total_steps
+    from seglab.training.optim import total_steps
 
     cfg = compose_cfg("model=deeplab_v3", "model/backbone=resnet50")
     module = instantiate(cfg.model)

@@ -19,7 +19,7 @@ from test_zoo import build_net, compose_cfg
 from seglab.data.input_space import CAFFE_MEAN_BGR, image_of, input_space
 from seglab.errors import SeglabError
 from seglab.models import ResNet
-from seglab.recipe_checks import mismatches
+from seglab.training.recipe_checks import mismatches
 
 
 # -- 1. input spaces -------------------------------------------------------------------------------
@@ -189,12 +189,12 @@ def test_deeplab_v2_weights_file_loads_strictly_into_the_msra_resnet(tmp_path):
 
 # -- 3. recipes ----------------------------------------------------------------------------------
 def test_caffe_learning_rates_on_normalised_inputs_warn_with_the_fix(caplog):
-    from seglab.recipe_checks import warn_once
+    from seglab.training.recipe_checks import warn_once
 
     wrong = compose_cfg("model=fcn32s")  # Caffe lr, summed loss, rgb_imagenet inputs
     (message,) = mismatches(wrong)
     assert "data.input_space=caffe_bgr255" in message and "voc_fcn*_torchvision" in message
-    with caplog.at_level(logging.WARNING, logger="seglab.recipe_checks"):
+    with caplog.at_level(logging.WARNING, logger="seglab.training.recipe_checks"):
         warn_once(wrong)
         warn_once(wrong)
     assert [r.message for r in caplog.records].count(message) == 1  # once

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from test_ablation import write_job
 
-from seglab.report import check_machines, group_by_seed, read_job
-from seglab.report import main as report_main
+from seglab.cli.report import check_machines, group_by_seed, read_job
+from seglab.cli.report import main as report_main
 from seglab.reporting import stats
 from seglab.reporting.replication import comparisons, load_questions
 from seglab.run.machine import fingerprint, machine

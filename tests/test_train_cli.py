@@ -184,7 +184,7 @@ def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
 
 
 # -- errors a user can cause: one clear message, no traceback --------------------------------
-_ENTRY_POINTS = {"seglab-train": "seglab.train", "seglab-eval": "seglab.evaluate"}
+_ENTRY_POINTS = {"seglab-train": "seglab.cli.train", "seglab-eval": "seglab.cli.evaluate"}
 
 
 def _fails(tmp_path, *args, cmd="seglab-train"):

@@ -273,7 +273,7 @@ def two_touching_blobs() -> np.ndarray:
 
 
 def test_unet_weight_map_is_high_between_touching_blobs_and_wc_far_away():
-    from seglab.weight_map import border_weights
+    from seglab.training.weight_map import border_weights
 
     label = two_touching_blobs()
     assert label[32, 51] == label[32, 52] == 0 and label[32, 50] == label[32, 53] == 1
@@ -292,8 +292,8 @@ def test_unet_weight_map_is_high_between_touching_blobs_and_wc_far_away():
 
 
 def test_unet_weight_map_loss_weights_pixels_and_is_cached():
-    from seglab.losses import SegmentationCrossEntropy
-    from seglab.weight_map import border_weights
+    from seglab.training.losses import SegmentationCrossEntropy
+    from seglab.training.weight_map import border_weights
 
     label = torch.from_numpy(two_touching_blobs())[None].repeat(2, 1, 1)
     torch.manual_seed(0)

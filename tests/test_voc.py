@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
-from seglab.config import config_dir
 from seglab.data.voc import download_sbd_aug, download_voc2012, write_train_aug_list
 from seglab.errors import DataError
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 

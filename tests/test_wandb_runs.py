@@ -117,7 +117,7 @@ def test_a_non_editable_install_trains(tmp_path):
     shell([str(python), "-m", "pip", *install, str(wheel)])
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     where = subprocess.run(
-        [str(python), "-c", "import seglab.config as c; print(c.__file__, c.config_dir())"],
+        [str(python), "-c", "import seglab.run.config as c; print(c.__file__, c.config_dir())"],
         capture_output=True, text=True, check=True, cwd=tmp_path, env=env,
     ).stdout  # fmt: skip
     assert str(site) in where and str(REPO) not in where, where

@@ -16,11 +16,11 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 from torch.nn import functional as F
 
-from seglab.config import config_dir
 from seglab.errors import SeglabError
 from seglab.models import VGG16, ResNet, Segmenter
 from seglab.models.heads import DeepLabV3Head, FCNHead
 from seglab.models.weights import from_torchvision, init_from_checkpoint
+from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 
 MODELS = sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml") if p.stem[0] != "_")

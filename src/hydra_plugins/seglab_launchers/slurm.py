@@ -6,7 +6,7 @@ log, and submitit's job-state polling reads ``squeue`` where the cluster keeps n
 accounting (``sacct`` has nothing there) and reports a failing query once, not every
 few seconds. A job pending for a reason waiting cannot clear (a request larger than the
 partition's nodes) ends the sweep at once with one message (``PendingWatch``). Requeue
-after a time limit or preemption is submitit's (see ``seglab.callbacks.GracefulStop``).
+after a time limit or preemption is submitit's (see ``seglab.run.callbacks.GracefulStop``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn
 
-from seglab.run import cluster
+from seglab import cluster
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ note_from_job_start()
 
 
 class SlurmCluster:
-    """seglab's ``ClusterEnvironment`` for SLURM jobs (``seglab.run.cluster``)."""
+    """seglab's ``ClusterEnvironment`` for SLURM jobs (``seglab.cluster``)."""
 
     name = "SLURM"
 
@@ -394,7 +394,7 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
         """The job side, in each SLURM task. submitit has just installed its signal
         handlers: keep noting SIGUSR2/SIGTERM (a requeue in the middle of Hydra's set-up
         would fail the job) until the run takes them over
-        (``seglab.run.signals.noted_for_run``). Task N > 0 of a DDP job logs to
+        (``seglab.cluster.signals.noted_for_run``). Task N > 0 of a DDP job logs to
         ``train_ddp_process_<N>.log`` and leaves ``.hydra/`` to task 0, as the ranks
         Lightning starts on one machine do."""
         note_from_job_start()
@@ -462,7 +462,7 @@ class SlurmLauncher(_Base):  # type: ignore[misc,valid-type]
 
 
 def register() -> None:
-    """The ``seglab.plugins`` entry point (``seglab.run.cluster.load_plugins``): the SLURM
+    """The ``seglab.plugins`` entry point (``seglab.cluster.load_plugins``): the SLURM
     cluster environment, the ``${slurm_gpus:…}`` resolver, and this launcher for Hydra,
     in editable installs too (Hydra finds plugins by walking the ``hydra_plugins`` folders
     on disk, which an editable install's import hook does not expose;

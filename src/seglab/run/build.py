@@ -11,10 +11,10 @@ from hydra.utils import instantiate
 from lightning.fabric.plugins.environments import ClusterEnvironment as LightningEnvironment
 from omegaconf import DictConfig, OmegaConf
 
-from seglab.callbacks import StopAfterEpochs
-from seglab.monitoring import RunConfig
-from seglab.recipe_checks import warn_once
-from seglab.run import cluster
+from seglab import cluster
+from seglab.run.callbacks import StopAfterEpochs
+from seglab.run.checkpoints import RunConfig
+from seglab.training.recipe_checks import warn_once
 
 
 def build_list(group: DictConfig | None) -> list[Any]:

@@ -26,8 +26,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd, to_absolute_path
 
-from seglab.config import in_sweep
-from seglab.run.cluster import secondary_process
+from seglab.cluster import secondary_process
+from seglab.run.config import in_sweep
 
 _LIGHTNING_COMMAND = _launcher._hydra_subprocess_cmd
 _RANK_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")

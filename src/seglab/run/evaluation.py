@@ -14,9 +14,9 @@ from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
 
-from seglab.checkpoints import load_checkpoint
 from seglab.errors import SeglabError
 from seglab.run.build import build_list
+from seglab.run.checkpoints import load_checkpoint
 from seglab.run.records import process_token
 from seglab.run.restore import model_overrides, restore
 from seglab.tracking import names

@@ -24,20 +24,22 @@ from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seglab.callbacks import Interrupted
-from seglab.checkpoints import load_checkpoint
-from seglab.config import in_sweep, route_lightning_logs
+from seglab import cluster
+from seglab.cluster.signals import noted_for_run, received
 from seglab.errors import ConfigError
-from seglab.monitoring import phase_seconds
-from seglab.run import cluster, ddp
+from seglab.run import ddp
 from seglab.run.build import build_run
+from seglab.run.callbacks import Interrupted
+from seglab.run.checkpoints import load_checkpoint
+from seglab.run.config import in_sweep, route_lightning_logs
+from seglab.run.hparams import logged_config
 from seglab.run.records import RunInfo
 from seglab.run.resume import SKIP, continue_from, override_key
-from seglab.run.signals import noted_for_run, received
 from seglab.run.sweeps import sweep_job_name, swept_keys
 from seglab.tracking import names
+from seglab.tracking.callbacks import phase_seconds
 from seglab.tracking.csv import ResumableCSVLogger
-from seglab.tracking.wandb_run import finish_wandb, logged_config
+from seglab.tracking.wandb_run import finish_wandb
 
 log = logging.getLogger("seglab.train")
 

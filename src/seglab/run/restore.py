@@ -9,8 +9,8 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seglab.checkpoints import load_checkpoint
 from seglab.errors import SeglabError
+from seglab.run.checkpoints import load_checkpoint
 
 
 def restore(

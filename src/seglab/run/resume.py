@@ -26,7 +26,7 @@ def resume_argv(args: list[str]) -> list[str]:
     (``-m … hydra.sweep.dir=<sweep> resume=true``), which resume job by job.
     """
     if any(override_key(a) == "hydra.run.dir" for a in args) or {"-m", "--multirun"} & set(args):
-        return args  # sweeps resume job by job (seglab.train)
+        return args  # sweeps resume job by job (seglab.cli.train)
     values = {override_key(a): a.split("=", 1)[1] for a in args if "=" in a}
     run_dir = None
     if values.get("resume", "null") not in ("", "null", "None"):

@@ -22,8 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import Field, Strict, StrictBool, TypeAdapter, ValidationError
 
 from seglab.errors import ConfigError
-from seglab.losses import NORMALIZATIONS, TARGET_RESOLUTIONS
 from seglab.run.sweeps import check_resumed_folders
+from seglab.training.losses import NORMALIZATIONS, TARGET_RESOLUTIONS
 
 # strict numbers: true / false are not 1 / 0 here (model.optimizer.lr=true is a mistake)
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
@@ -254,7 +254,7 @@ def check_command_line(config_name: str, argv: list[str]) -> None:
     a bad override ends here, before any folder or file is written."""
     from hydra import compose, initialize_config_dir
 
-    from seglab.config import config_dir, hydra_message
+    from seglab.run.config import config_dir, hydra_message
 
     if any(a.split("=", 1)[0] in _HYDRA_ONLY_FLAGS for a in argv):
         return

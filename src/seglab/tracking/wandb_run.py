@@ -1,6 +1,6 @@
 """Everything seglab does with Weights & Biases: the logger (which keeps a stopping run
-going when W&B's service died with the signal), the config it records, the dashboard's
-layout and examples, and closing the run."""
+going when W&B's service died with the signal), the dashboard's layout and examples, and
+closing the run. The config it records is the run's (``seglab.run.hparams``)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
 
+from seglab.cluster.signals import stopping
 from seglab.data.input_space import image_of, space_of
-from seglab.models.size import network_size
-from seglab.run.records import RunInfo
-from seglab.run.signals import stopping
-from seglab.run.sweeps import comparable_config
 from seglab.tracking import names
 
 log = logging.getLogger(__name__)
@@ -72,24 +67,6 @@ def finish_wandb(trainer: L.Trainer) -> None:
     if not closed:
         with contextlib.suppress(Exception):
             wandb.teardown()
-
-
-def logged_config(cfg: DictConfig, model: L.LightningModule, info: RunInfo) -> dict[str, Any]:
-    """The config loggers get: comparable keys only (no paths, ids, callbacks), the
-    Hydra choices users group by (``model``, ``model/head``, ``ablation``, ``crf`` …), the
-    network's parameters and GFLOPs at the data's input size, the code's commit and the
-    machine (a seed reproduces a run only on the same machine kind)."""
-    hparams = comparable_config(OmegaConf.to_container(cfg, resolve=True))
-    choices = HydraConfig.get().runtime.choices
-    hparams["choices"] = {k: v for k, v in choices.items() if not k.startswith("hydra")}
-    size = cfg.data.get("crop_size") or cfg.data.get("image_size")
-    params, gflops = network_size(model.net, list(size) if size is not None else None)
-    hparams["params"] = params
-    if gflops is not None:
-        hparams["gflops"] = round(gflops, 3)
-    hparams["git_commit"] = info.git.get("commit")
-    hparams["machine"] = info.machine  # W&B groups and filters runs by it
-    return hparams
 
 
 def _value(metrics: dict[str, Any], key: str) -> float | None:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seglab.models.segmenter import resize
-from seglab.weight_map import WeightMapCache
+from seglab.training.weight_map import WeightMapCache
 
 TARGET_RESOLUTIONS = ("upsample", "shrink")
 NORMALIZATIONS = ("valid", "batch")
@@ -48,7 +48,7 @@ class SegmentationCrossEntropy(nn.Module):
     the FCN reference, whose learning rates 1e-10 … 1e-14 assume it; also ReSeg's loss,
     summed per image and averaged over the batch).
     ``unet_weight_map`` (``{w0, sigma, background}`` or null): U-Net's border weight map
-    (``seglab.weight_map``) multiplies each pixel's loss; it holds the class weights as
+    (``seglab.training.weight_map``) multiplies each pixel's loss; it holds the class weights as
     its w_c, and ``valid`` then divides the weighted sum by the labelled pixels' count.
     """
 

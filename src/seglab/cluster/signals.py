@@ -1,8 +1,8 @@
 """Which stop signal (SIGTERM, SIGINT, SIGUSR2) reached this run.
 
-The handlers only note the signal; ``seglab.callbacks.GracefulStop`` stops the run after
+The handlers only note the signal; ``seglab.run.callbacks.GracefulStop`` stops the run after
 its next training step with a checkpoint. This module imports nothing heavy, so a cluster
-job can note a signal from its first second (``seglab.run.cluster.note_stop_signals_now``,
+job can note a signal from its first second (``seglab.cluster.note_stop_signals_now``,
 called by a launcher plugin): a scheduler may send its time-limit warning while Python
 still loads torch, when no handler is installed yet and the signal would kill the job.
 """

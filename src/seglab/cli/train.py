@@ -9,9 +9,10 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from seglab.config import config_dir, reports_errors
+from seglab import cluster
 from seglab.errors import SeglabError, clean_message
-from seglab.run import cluster, ddp
+from seglab.run import ddp
+from seglab.run.config import config_dir, reports_errors
 from seglab.run.lifecycle import train
 from seglab.run.resolvers import register_resolvers
 from seglab.run.resume import resume_argv

@@ -7,7 +7,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from seglab.config import config_dir, reports_errors
+from seglab.run.config import config_dir, reports_errors
 from seglab.run.exporting import export
 from seglab.run.resolvers import register_resolvers
 from seglab.run.validate import check, exit_on_bad_command_line

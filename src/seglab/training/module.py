@@ -13,11 +13,11 @@ from torch import Tensor, nn
 
 from seglab.data.input_space import image_of, space_of
 from seglab.errors import ConfigError
-from seglab.metrics import SegMetrics
 from seglab.models.inference import tta_logits
 from seglab.models.weights import init_from_checkpoint
-from seglab.optim import Optimization, total_steps
 from seglab.tracking import names
+from seglab.training.metrics import SegMetrics
+from seglab.training.optim import Optimization, total_steps
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class SegmentationModule(L.LightningModule):
     """Trains ``net`` (B×3×H×W → B×C×H×W logits) and measures it.
 
     ``optimizer``, ``scheduler``, ``param_groups`` and ``replan_schedule`` (the model
-    config's keys) become a ``seglab.optim.Optimization``, which builds the optimizer and
+    config's keys) become a ``seglab.training.optim.Optimization``, which builds the optimizer and
     schedule and re-plans a resumed schedule; the module keeps loss, forward, metrics
     and the CRF gate.
 
@@ -48,7 +48,7 @@ class SegmentationModule(L.LightningModule):
     ``val/mIoU_best``. With a ``crf``: also ``{val,test}/mIoU_crf``,
     ``{val,test}/pixel_acc_crf`` and ``{val,test}_iou_crf/<class>`` (in a training run
     at every validation, or with ``crf_val: last`` only at the last epoch's). Throughput, the
-    per-epoch log line, W&B layout and examples are callbacks (``seglab.monitoring``,
+    per-epoch log line, W&B layout and examples are callbacks (``seglab.tracking.callbacks``,
     ``seglab.tracking``).
     """
 

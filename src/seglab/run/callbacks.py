@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from seglab import cluster
+from seglab.cluster.signals import note, outer_handler, received, stopping
 from seglab.errors import SeglabError
-from seglab.run import cluster
-from seglab.run.signals import note, outer_handler, received, stopping
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +141,12 @@ class GracefulStop(Callback):
     In a cluster job (README "SLURM clusters"): SIGTERM is what a scheduler sends on
     preemption, requeue and cancel; SIGUSR2 is the launcher's warning before the time
     limit, after which the launcher's own handler (the one
-    ``seglab.run.signals.noted_for_run`` took over for the run) requeues the job. From the
-    job's first second to its training, both are noted by ``seglab.run.signals``, and the
+    ``seglab.cluster.signals.noted_for_run`` took over for the run) requeues the job. From the
+    job's first second to its training, both are noted by ``seglab.cluster.signals``, and the
     run stops after its first step. The requeued job continues from ``last.ckpt``.
     """
 
-    _CAUGHT = (signal.SIGINT,)  # SIGTERM and SIGUSR2: seglab.run.signals.noted_for_run
+    _CAUGHT = (signal.SIGINT,)  # SIGTERM and SIGUSR2: seglab.cluster.signals.noted_for_run
 
     def __init__(self, filename: str = "last.ckpt") -> None:
         self.filename = filename

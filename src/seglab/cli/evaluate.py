@@ -8,7 +8,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from seglab.config import config_dir, reports_errors
+from seglab.run.config import config_dir, reports_errors
 from seglab.run.evaluation import evaluate
 from seglab.run.resolvers import register_resolvers
 from seglab.run.validate import check, exit_on_bad_command_line

@@ -1,6 +1,7 @@
-"""What a run reports while it trains, kept out of the module (which holds loss,
-evaluation and metrics): throughput, one line per epoch in ``train.log``, and the run's
-config in every checkpoint. The W&B dashboard: ``seglab.tracking.wandb_run``."""
+"""The callbacks that report what a run does, kept out of the module (which holds loss,
+evaluation and metrics): throughput, one line per epoch in ``train.log``, the wall time
+of each phase. The W&B dashboard: ``seglab.tracking.wandb_run``; the callbacks that
+steer a run (stop signals, non-finite loss): ``seglab.run.callbacks``."""
 
 from __future__ import annotations
 
@@ -15,20 +16,6 @@ from lightning.pytorch.callbacks import Callback
 from seglab.tracking import names
 
 log = logging.getLogger("seglab.train")
-
-
-class RunConfig(Callback):
-    """Writes the resolved run config into every checkpoint (``checkpoint["seglab"]
-    ["config"]``): the one place it is kept, read by seglab-eval / seglab-predict to
-    rebuild the model and data."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        checkpoint.setdefault("seglab", {})["config"] = self.config
 
 
 class Throughput(Callback):

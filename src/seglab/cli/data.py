@@ -25,9 +25,9 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from seglab.config import config_dir, reports_errors
 from seglab.data.datamodule import SegDataModule
 from seglab.errors import ConfigError, DataError
+from seglab.run.config import config_dir, reports_errors
 from seglab.run.resolvers import register_resolvers
 
 log = logging.getLogger("seglab.data")

@@ -6,7 +6,9 @@ started again (continue from ``last.ckpt``), how many CPUs the task was given, t
 Lightning plugins a trainer needs inside a job, and what to tell a user after a stop.
 Launcher plugins (``hydra_plugins.seglab_launchers``: SLURM) implement it and are found
 through the ``seglab.plugins`` entry points (``load_plugins``), so the core never imports
-a plugin; this module is all a plugin imports from seglab.
+a plugin; this package (the interface here, the stop state in ``signals``) is all a
+plugin imports from seglab. Nothing in it imports anything heavy: a cluster job imports
+it while its pickle loads, before torch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
-from seglab.run import signals
+from seglab.cluster import signals
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ def current() -> ClusterEnvironment | None:
 def note_stop_signals_now() -> None:
     """For a plugin whose job starts before seglab's run does: from now on SIGTERM and
     SIGUSR2 are noted, not fatal (the run then stops after its first step with a
-    checkpoint, ``seglab.callbacks.GracefulStop``)."""
+    checkpoint, ``seglab.run.callbacks.GracefulStop``)."""
     if threading.current_thread() is threading.main_thread():
         signals.take_over()
 

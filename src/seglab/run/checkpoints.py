@@ -1,4 +1,5 @@
-"""Checkpoint files: written atomically, read with messages that say what is wrong."""
+"""Checkpoint files: written atomically, read with messages that say what is wrong, and
+carrying the run's resolved config (``RunConfig``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from seglab.errors import SeglabError
@@ -48,3 +51,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or not (ckpt.get("seglab") or {}).get("config"):
         raise SeglabError(f"{path} is not a seglab checkpoint (it carries no seglab config).")
     return ckpt
+
+
+class RunConfig(Callback):
+    """Writes the resolved run config into every checkpoint (``checkpoint["seglab"]
+    ["config"]``): the one place it is kept, read by seglab-eval / seglab-predict to
+    rebuild the model and data."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint.setdefault("seglab", {})["config"] = self.config

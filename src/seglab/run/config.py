@@ -21,11 +21,11 @@ log = logging.getLogger("seglab")
 
 def config_dir() -> str:
     """``conf/`` of the source tree (editable install), or the copy shipped in the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parents[1] / "conf"):
+    package = Path(__file__).resolve().parents[1]  # seglab/ (this file: seglab/run/)
+    for candidate in (package / "conf", package.parents[1] / "conf"):
         if (candidate / "train.yaml").is_file():
             return str(candidate)
-    raise SeglabError(f"seglab's config folder (conf/) was not found next to {here}")
+    raise SeglabError(f"seglab's config folder (conf/) was not found next to {package}")
 
 
 def route_lightning_logs() -> None:
