@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 import seglab
-from seglab.deploy.extras import require
-from seglab.deploy.formats import export_onnx, export_torchscript, read_torchscript
+from seglab.deploy.formats import EXPORT_EXTRA, export_onnx, export_torchscript, read_torchscript
 from seglab.deploy.metadata import MARKER
 from seglab.deploy.onnx_runtime import session_options
+from seglab.errors import require
 
 sys.path.insert(0, str(Path(__file__).parent))
 from export_parity import build  # noqa: E402
@@ -46,7 +46,7 @@ BACKENDS = ["eager", "eager channels_last", "torchscript", "torchscript frozen",
 
 def runners(net: torch.nn.Module, example: torch.Tensor, tmp: Path, threads: int) -> dict:
     """backend name → a function of a float pixel batch (numpy) that runs it once."""
-    ort = require("onnxruntime", "bench_export.py")
+    ort = require("onnxruntime", "bench_export.py", EXPORT_EXTRA)
     meta = {MARKER: seglab.__version__, "sizes": {"min_side": 1}}
     export_onnx(net, tmp / "m.onnx", example, True, meta)
     export_torchscript(net, tmp / "m.pt", example, True, meta)

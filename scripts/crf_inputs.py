@@ -19,7 +19,8 @@ def load_inputs(
     if cache and Path(cache).is_file():
         return torch.load(cache, weights_only=False)
     patch = OmegaConf.create({"root": data_root} if data_root else {})
-    module, data = restore(ckpt, patch)
+    restored = restore(ckpt, patch)
+    module, data = restored.model, restored.data
     module.eval()
     val = data.dataset(data.val_split if split == "val" else split)
     count = min(frames, len(val))  # evenly spread over the split (its sequences)

@@ -147,7 +147,8 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
     from seglab.run.restore import restore
 
     root, ckpt_path = camvid_model
-    module, data = restore(str(ckpt_path), OmegaConf.create({"root": str(root)}))
+    restored = restore(str(ckpt_path), OmegaConf.create({"root": str(root)}))
+    module, data = restored.model, restored.data
     module.eval()
     val = data.dataset("val")
     batch = torch.utils.data.default_collate([val[i] for i in range(0, 100, 17)])  # 6 frames

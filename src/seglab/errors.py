@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class SeglabError(Exception):
     """Base class: entry points print these as one clean message instead of a traceback."""
@@ -26,3 +29,17 @@ def clean_message(exc: BaseException) -> str:
     if "Original Traceback" in text and marker in text:
         text = text.rsplit(marker, 1)[1]
     return text.strip()
+
+
+def require(
+    module: str, needed_by: str, install: str, error: type[SeglabError] = SeglabError
+) -> ModuleType:
+    """An optional dependency, imported; or one line naming what needs it and how to
+    install it (``error``: the kind of error a missing one is, e.g. ``DataError``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise error(
+            f"{needed_by} needs the '{package}' package, which is not installed: {install}"
+        ) from None

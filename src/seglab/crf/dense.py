@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seglab.errors import SeglabError
+from seglab.errors import require
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,12 @@ class CRFParams:
 
 
 def require_pydensecrf() -> None:
-    try:
-        import pydensecrf.densecrf  # noqa: F401
-    except ImportError:
-        raise SeglabError(
-            "crf=dense needs pydensecrf: pip install pydensecrf2 (the maintained fork; "
-            "PyPI's 'pydensecrf' does not build on current Pythons), or `make install`, "
-            "which installs it. crf=torch needs nothing extra."
-        ) from None
+    require(
+        "pydensecrf.densecrf",
+        "crf=dense",
+        "pip install pydensecrf2 (the maintained fork; PyPI's 'pydensecrf' does not build on "
+        "current Pythons), or `make install`, which installs it. crf=torch needs nothing extra.",
+    )
 
 
 def refine_one(prob: np.ndarray, image: np.ndarray, params: dict) -> np.ndarray:

@@ -11,22 +11,20 @@ import numpy as np
 from seglab.data.datamodule import SegDataModule
 from seglab.data.labels import RemapLabels, lookup_table
 from seglab.data.lists import PairedDataset, pair_images
-from seglab.errors import DataError
+from seglab.errors import DataError, require
 
 IMAGE_TAIL = "_leftImg8bit.png"
 
 
 def official_labels() -> list[Any]:
     """The ``Label`` records of cityscapesscripts (id, trainId, name, color …)."""
-    try:
-        from cityscapesscripts.helpers.labels import labels
-    except ImportError:
-        raise DataError(
-            "data=cityscapes reads the official label table from the cityscapesscripts "
-            "package, which is not installed: pip install 'seglab[cityscapes]' (or "
-            "pip install cityscapesscripts)"
-        ) from None
-    return list(labels)
+    tables = require(
+        "cityscapesscripts.helpers.labels",
+        "data=cityscapes (its official label table)",
+        "pip install 'seglab[cityscapes]' (or pip install cityscapesscripts)",
+        error=DataError,
+    )
+    return list(tables.labels)
 
 
 def train_id_table(ignore_index: int) -> np.ndarray:

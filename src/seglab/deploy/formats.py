@@ -15,9 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seglab.deploy.extras import require
 from seglab.deploy.metadata import to_strings
-from seglab.errors import SeglabError
+from seglab.errors import SeglabError, require
+
+# the optional ``export`` extra's packages
+EXPORT_EXTRA = "pip install 'seglab[export]' (make install includes it)"
 
 log = logging.getLogger("seglab.export")
 TORCHSCRIPT_META = "seglab.json"  # the extra file holding the metadata
@@ -55,8 +57,8 @@ def export_onnx(
 ) -> dict[str, Any]:
     """``net`` as an ONNX file at ``path`` (input ``pixels``, output ``scores``) with
     ``meta`` (plus the accepted sizes) in its ``metadata_props``; returns the sizes."""
-    onnx = require("onnx", "format=onnx")
-    require("onnxscript", "format=onnx (torch's exporter)")
+    onnx = require("onnx", "format=onnx", EXPORT_EXTRA)
+    require("onnxscript", "format=onnx (torch's exporter)", EXPORT_EXTRA)
     program, why = _exported_program(net, example, dynamic)
     sizes = {**meta["sizes"], "dynamic": bool(dynamic and not why)}
     if not sizes["dynamic"]:
@@ -99,7 +101,7 @@ def export_onnx(
 def _fails_at_another_size(path: Path, example: Tensor) -> str | None:
     """ONNX Runtime's error at a second size, or None: ``torch.export`` can keep a
     dimension symbolic while an operator's ONNX form still holds the example's size."""
-    ort = require("onnxruntime", "format=onnx")
+    ort = require("onnxruntime", "format=onnx", EXPORT_EXTRA)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     height, width = example.shape[-2:]
     pixels = (torch.rand(1, 3, height + 13, width + 7) * 255).numpy()

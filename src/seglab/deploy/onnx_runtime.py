@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from seglab.deploy.extras import require
+from seglab.deploy.formats import EXPORT_EXTRA
 from seglab.deploy.metadata import MARKER, from_strings
 from seglab.deploy.sizes import size_problem
-from seglab.errors import SeglabError
+from seglab.errors import SeglabError, require
 
 
 def session_options(ort: Any, optimize: bool = True, threads: int | None = None) -> Any:
@@ -32,7 +32,7 @@ class OnnxModel:
     the metadata), after checking the size against what the file accepts."""
 
     def __init__(self, path: str | Path, optimize: bool = True, threads: int | None = None):
-        ort = require("onnxruntime", "backend=onnxruntime")
+        ort = require("onnxruntime", "backend=onnxruntime", EXPORT_EXTRA)
         self.path = Path(path)
         if not self.path.is_file():
             raise SeglabError(f"model={path}: no such file (give the .onnx seglab-export wrote)")

@@ -6,15 +6,16 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from seglab.errors import SeglabError, clean_message
+from seglab.errors import ConfigError, SeglabError, clean_message
 
 log = logging.getLogger("seglab")
 
@@ -26,6 +27,26 @@ def config_dir() -> str:
         if (candidate / "train.yaml").is_file():
             return str(candidate)
     raise SeglabError(f"seglab's config folder (conf/) was not found next to {package}")
+
+
+def compose_config(
+    config_name: str, overrides: Sequence[str], return_hydra_config: bool = False
+) -> DictConfig:
+    """A config composed as the command line would compose it (seglab's resolvers
+    registered); Hydra's composition errors become one ``ConfigError`` line."""
+    from hydra import compose, initialize_config_dir
+
+    from seglab.run.resolvers import register_resolvers
+
+    register_resolvers()
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            return compose(config_name, list(overrides), return_hydra_config=return_hydra_config)
+    except Exception as exc:
+        message = hydra_message(exc)
+        if message is None:
+            raise
+        raise ConfigError(message) from None
 
 
 def route_lightning_logs() -> None:

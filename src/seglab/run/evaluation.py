@@ -16,7 +16,6 @@ from rich.table import Table
 
 from seglab.errors import SeglabError
 from seglab.run.build import build_list
-from seglab.run.checkpoints import load_checkpoint
 from seglab.run.records import process_token
 from seglab.run.restore import model_overrides, restore
 from seglab.tracking import names
@@ -52,9 +51,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.split not in ("val", "test"):
         raise SeglabError(f"split={cfg.split}: use split=val or split=test.")
     L.seed_everything(cfg.seed)
-    model, datamodule = restore(cfg.ckpt_path, cfg.get("data"), **model_overrides(cfg))
+    restored = restore(cfg.ckpt_path, cfg.get("data"), **model_overrides(cfg))
+    model, datamodule, trained = restored.model, restored.data, restored.train_cfg
     datamodule.test_split = cfg.split
-    trained = load_checkpoint(cfg.ckpt_path).get("seglab", {}).get("config") or {}
     train_id = trained.get("run_id") or Path(cfg.ckpt_path).stem
     with open_dict(cfg):  # every evaluation is its own W&B run, linked to its training run
         cfg.run_id = f"eval-{train_id}-{time.strftime('%Y%m%d%H%M%S')}-{process_token()}"

@@ -19,7 +19,7 @@ from seglab.deploy.onnx_runtime import OnnxModel
 from seglab.deploy.sizes import smallest_side
 from seglab.errors import SeglabError
 from seglab.models.inference import InferenceNet
-from seglab.run.restore import restore_with_config
+from seglab.run.restore import restore
 
 log = logging.getLogger("seglab.export")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -65,7 +65,8 @@ def check_size(height: int, width: int, smallest: int) -> None:
 def export(cfg: DictConfig) -> Path:
     """Export ``cfg.ckpt_path`` to ``cfg.format``; returns the written file."""
     fmt = cfg.format
-    module, data, model_cfg = restore_with_config(cfg.ckpt_path)
+    restored = restore(cfg.ckpt_path)
+    module, data, model_cfg = restored.model, restored.data, restored.model_cfg
     module.eval()
     net = InferenceNet(module.net, data.space, module.tta_scales, module.tta_flip).eval()
     smallest = smallest_side(net)

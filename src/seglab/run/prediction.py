@@ -111,7 +111,8 @@ def pytorch_backend(cfg: DictConfig) -> Backend:
     """The checkpoint's module (``ckpt_path``) on ``device``."""
     if not cfg.get("ckpt_path"):
         raise SeglabError("ckpt_path=<file> is missing: give a checkpoint (or model=<file.onnx>)")
-    model, data = restore(cfg.ckpt_path, **model_overrides(cfg))
+    restored = restore(cfg.ckpt_path, **model_overrides(cfg))
+    model, data = restored.model, restored.data
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )

@@ -3,35 +3,39 @@ prediction and the CRF scripts share (the checkpoint carries the run's resolved 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from seglab.errors import SeglabError
 from seglab.run.checkpoints import load_checkpoint
 
 
-def restore(
-    ckpt_path: str, data_cfg: DictConfig | None = None, **model_overrides: Any
-) -> tuple[L.LightningModule, L.LightningDataModule]:
-    """The trained module and its data module, rebuilt from a checkpoint alone.
+@dataclass
+class Restored:
+    """What a checkpoint gives back: the trained module, its data module, the model
+    config the module was built from (export records its CRF) and the training run's
+    resolved config (evaluation links its W&B run to that run)."""
+
+    model: L.LightningModule
+    data: L.LightningDataModule
+    model_cfg: DictConfig
+    train_cfg: DictConfig
+
+
+def restore(ckpt_path: str, data_cfg: DictConfig | None = None, **model_overrides: Any) -> Restored:
+    """The trained module and its data module, rebuilt from a checkpoint alone (read
+    once).
 
     ``data_cfg`` replaces the checkpoint's data config (or, without ``_target_``, patches
     it); ``model_overrides`` set model config keys (``crf``, ``tta_scales`` …).
     """
-    model, data, _ = restore_with_config(ckpt_path, data_cfg, **model_overrides)
-    return model, data
-
-
-def restore_with_config(
-    ckpt_path: str, data_cfg: DictConfig | None = None, **model_overrides: Any
-) -> tuple[L.LightningModule, L.LightningDataModule, DictConfig]:
-    """``restore``, plus the model config the module was built from (export records
-    its CRF)."""
     ckpt = load_checkpoint(ckpt_path)
     train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
+    _retarget_moved(train_cfg)
     if data_cfg is None:
         data_cfg = train_cfg.data
     elif "_target_" not in data_cfg:  # +data.key=value patches the checkpoint's data config
@@ -54,7 +58,46 @@ def restore_with_config(
             model_cfg[key] = value
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
-    return model, instantiate(data_cfg), model_cfg
+    return Restored(model, instantiate(data_cfg), model_cfg, train_cfg)
+
+
+# modules moved since earlier checkpoints were written (issue 31's package layout,
+# after fecf04e): a stored ``_target_`` under an old module is read as its new one
+MOVED_MODULES = {
+    "seglab.module": "seglab.training.module",
+    "seglab.losses": "seglab.training.losses",
+    "seglab.optim": "seglab.training.optim",
+    "seglab.metrics": "seglab.training.metrics",
+    "seglab.callbacks": "seglab.run.callbacks",
+    "seglab.checkpoints": "seglab.run.checkpoints",
+    "seglab.monitoring.RunConfig": "seglab.run.checkpoints.RunConfig",
+    "seglab.monitoring": "seglab.tracking.callbacks",
+}
+
+
+def moved_target(target: str) -> str:
+    """A ``_target_`` written by an earlier version → where that object lives now (the
+    longest matching old module wins); any other target is returned as it is."""
+    for old in sorted(MOVED_MODULES, key=len, reverse=True):
+        if target == old or target.startswith(old + "."):
+            return MOVED_MODULES[old] + target[len(old) :]
+    return target
+
+
+def _retarget_moved(node: Any) -> None:
+    """Every ``_target_`` in a stored config, read through ``moved_target`` in place."""
+    if isinstance(node, DictConfig):
+        with open_dict(node):
+            for key in list(node.keys()):
+                value = node._get_node(key)
+                if key == "_target_" and isinstance(node[key], str):
+                    node[key] = moved_target(node[key])
+                elif isinstance(value, (DictConfig, ListConfig)):
+                    _retarget_moved(value)
+    elif isinstance(node, ListConfig):
+        for item in node:
+            if isinstance(item, (DictConfig, ListConfig)):
+                _retarget_moved(item)
 
 
 # keys renamed since earlier checkpoints were written: old name → new name
