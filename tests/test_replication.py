@@ -10,9 +10,10 @@ import pytest
 import yaml
 from test_ablation import write_job
 
-from seglab.cli.report import check_machines, group_by_seed, read_job
 from seglab.cli.report import main as report_main
 from seglab.reporting import stats
+from seglab.reporting.cells import check_machines, group_by_seed
+from seglab.reporting.jobs import read_job
 from seglab.reporting.replication import comparisons, load_questions
 from seglab.run.machine import fingerprint, machine
 

@@ -12,12 +12,19 @@ once as well as for one that validates every epoch:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from seglab.reporting.cells import METRICS, Cell
+from seglab.reporting.jobs import Job
 from seglab.reporting.replication import Comparison
 
-METRICS = {"val": "val mIoU", "val_crf": "val mIoU + CRF", "test": "test mIoU",
-           "test_crf": "test mIoU + CRF"}  # fmt: skip
+
+def write_figures(cells: list[Cell], found: list[Comparison], out: Path) -> list[Path]:
+    """The three figures, written into ``out``."""
+    return [
+        learning_curves(cells, out / "val_miou.png"),
+        ablation_bars(cells, out / "ablation.png"),
+        forest(found, out / "forest.png"),
+    ]
 
 
 def _pyplot():
@@ -42,7 +49,7 @@ def _band(ax, epochs: list[int], values: list[list[float]], label: str):
     return line
 
 
-def _per_epoch(jobs: list[Any], series: str) -> tuple[list[int], list[list[float]]]:
+def _per_epoch(jobs: list[Job], series: str) -> tuple[list[int], list[list[float]]]:
     """A cell's values per epoch over its seeds (``train_loss`` or ``val_miou``)."""
     at: dict[int, list[float]] = {}
     for j in jobs:
@@ -53,7 +60,7 @@ def _per_epoch(jobs: list[Any], series: str) -> tuple[list[int], list[list[float
     return epochs, [at[e] for e in epochs]
 
 
-def learning_curves(cells: list[Any], path: Path) -> Path:
+def learning_curves(cells: list[Cell], path: Path) -> Path:
     import matplotlib.ticker
 
     plt = _pyplot()
@@ -100,7 +107,7 @@ def _mean_std_marker(ax, x: float, values: list[float], label: str) -> None:
     ax.errorbar([x], [statistics.fmean(values)], yerr=[std], fmt="o", capsize=4, label=label)
 
 
-def _dots(ax, cells: list[tuple[Any, list[float]]], when: str) -> None:
+def _dots(ax, cells: list[tuple[Cell, list[float]]], when: str) -> None:
     """Every job validated once: each model's seeds as dots, its mean ± std beside."""
     import statistics
 
@@ -118,7 +125,7 @@ def _dots(ax, cells: list[tuple[Any, list[float]]], when: str) -> None:
     ax.legend(fontsize=7)
 
 
-def ablation_bars(cells: list[Any], path: Path) -> Path:
+def ablation_bars(cells: list[Cell], path: Path) -> Path:
     """Each cell's mIoU per metric (val, val + CRF, test …), mean ± std over seeds."""
     plt = _pyplot()
     shown = [m for m in METRICS if any(c.values(m) for c in cells)] or ["val"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import yaml
 
 from seglab.errors import SeglabError
 from seglab.reporting import stats
+from seglab.reporting.cells import Cell
 
 PUBLISHED_FILE = Path(__file__).with_name("published.yaml")
 
@@ -77,13 +77,6 @@ def _question(entry: dict) -> Question:
     return Question(entry["question"], Side(**entry["a"]), Side(**entry["b"]), published or None)
 
 
-class CellLike(Protocol):
-    label: str
-    jobs: list[Any]
-
-    def values(self, metric: str) -> list[float]: ...
-
-
 @dataclass
 class Comparison:
     question: str
@@ -124,17 +117,17 @@ class Comparison:
                                   self.result.paired)  # fmt: skip
 
 
-def _paired_values(cell: CellLike, a: str, b: str) -> tuple[list[float], list[float]]:
+def _paired_values(cell: Cell, a: str, b: str) -> tuple[list[float], list[float]]:
     pairs = [(j.metric(a), j.metric(b)) for j in cell.jobs]
     pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
     return [x for x, _ in pairs], [y for _, y in pairs]
 
 
-def _machines(cell: CellLike) -> set[str]:
-    return {getattr(j, "fingerprint", "unknown") for j in cell.jobs}
+def _machines(cell: Cell) -> set[str]:
+    return {j.fingerprint for j in cell.jobs}
 
 
-def compare(question: Question, cells: dict[str, CellLike], split: str) -> Comparison | None:
+def compare(question: Question, cells: dict[str, Cell], split: str) -> Comparison | None:
     a, b = cells.get(question.a.model), cells.get(question.b.model)
     if a is None or b is None:
         return None
@@ -150,11 +143,11 @@ def compare(question: Question, cells: dict[str, CellLike], split: str) -> Compa
                       machines_differ=_machines(a) != _machines(b))  # fmt: skip
 
 
-def comparisons(cells: list[CellLike], questions: list[Question] | None = None) -> list[Comparison]:
+def comparisons(cells: list[Cell], questions: list[Question] | None = None) -> list[Comparison]:
     """Every question whose two variants are in the sweep (one cell each), on val and test,
     then the CRF on vs off for each cell that no question covers."""
     questions = load_questions() if questions is None else questions
-    by_model: dict[str, list[CellLike]] = {}
+    by_model: dict[str, list[Cell]] = {}
     for cell in cells:
         by_model.setdefault(cell.jobs[0].model, []).append(cell)
     unique = {model: found[0] for model, found in by_model.items() if len(found) == 1}
