@@ -14,9 +14,9 @@ from PIL import Image
 from test_zoo import build_net, compose_cfg
 
 from seglab.models import Segmenter, UNetEncoder
+from seglab.models.backbones.unet import count_unet_parameters, mirror_pad
 from seglab.models.heads import UNetHead
 from seglab.models.renet import BiSweep, ReNet
-from seglab.models.unet import count_unet_parameters, mirror_pad
 
 
 def paper_unet(in_channels: int = 3, overlap_tile: bool = False, width: float = 1.0):

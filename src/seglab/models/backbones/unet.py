@@ -18,7 +18,7 @@ import math
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seglab.models.backbones import FreezableBN, set_bn_momentum
+from seglab.models.backbones.common import FreezableBN, set_bn_momentum
 from seglab.models.geometry import Geometry
 
 _CHANNELS = [64, 128, 256, 512, 1024]

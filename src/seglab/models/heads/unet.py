@@ -15,10 +15,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from seglab.models.backbones.unet import PADDINGS, double_conv, he_init
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
 from seglab.models.heads.fcn import crop_if_covered, overlap
-from seglab.models.unet import PADDINGS, double_conv, he_init
 
 UPSAMPLING = ("transposed", "bilinear")
 
