@@ -48,16 +48,21 @@ def test_targets_stored_in_earlier_checkpoints_still_resolve():
     """Checkpoints carry their run's resolved config; seglab-eval / predict rebuild the
     model and data from its ``_target_`` paths. Every target the model, data and CRF
     configs had before seglab/run/ and seglab/tracking/ (commit eafaa80, listed by
-    composing every model, backbone, head, CRF and data option) still imports."""
+    composing every model, backbone, head, CRF and data option), and every target of
+    conf/ before the package layout of issue 31 (fecf04e: callbacks, module, loss,
+    checkpoint IO), still imports, through restore's map of moved modules."""
     from hydra.utils import get_object
 
-    listed = (Path(__file__).parent / "data" / "checkpoint_targets_eafaa80.txt").read_text()
-    targets = listed.split()
-    assert len(targets) >= 25
+    from seglab.run.restore import moved_target
+
+    for listing, at_least in (("eafaa80", 25), ("fecf04e", 40)):
+        listed = Path(__file__).parent / "data" / f"checkpoint_targets_{listing}.txt"
+        targets = listed.read_text().split()
+        assert len(targets) >= at_least
     missing = []
     for target in targets:
         try:
-            get_object(target)
+            get_object(moved_target(target))
         except Exception as exc:  # report every target that fails
             missing.append(f"{target}: {exc}")
     assert missing == []
