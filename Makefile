@@ -1,5 +1,7 @@
 # Fresh machine: `make train` sets up .venv and runs the default training;
-# `make test` sets up .venv and runs the test suite. Both need only python3 >= 3.10.
+# `make test` sets up .venv and runs the whole test suite (CI); `make test-fast` the tier
+# without processes of seglab's or a SLURM cluster (`-m "not slow"`), before a commit.
+# All need only python3 >= 3.10.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +10,7 @@ ARGS ?=
 # tests sharing a module fixture carry an xdist_group mark (--dist loadgroup)
 PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
 
-.PHONY: install train test lint clean
+.PHONY: install train test test-fast lint clean
 
 $(BIN)/seglab-train: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,9 @@ train: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
 lint: install
 	$(BIN)/pre-commit run --all-files

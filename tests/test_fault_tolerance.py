@@ -53,6 +53,7 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
         f"+callbacks.signal.phase={phase}",
         cwd=tmp_path / "a",
         check=False,
+        process=True,  # the signal goes to the run's own process
     )
     (run_a,) = run_dirs(tmp_path / "a")
     print(f"{signame}: exit {stopped.returncode}; {stopped.stderr.strip().splitlines()[-1]}")
@@ -95,7 +96,13 @@ def test_sigterm_during_the_test_then_resume_runs_only_the_test(tmp_path, monkey
         "+callbacks.signal.step=2",
     ]
     stopped = run_cli(
-        "seglab-train", *args, *signal_at, "+callbacks.signal.phase=test", cwd=tmp_path, check=False
+        "seglab-train",
+        *args,
+        *signal_at,
+        "+callbacks.signal.phase=test",
+        cwd=tmp_path,
+        check=False,
+        process=True,
     )
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     assert "SIGTERM received: the test stopped at batch 3" in stopped.stderr

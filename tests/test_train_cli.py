@@ -31,7 +31,7 @@ CLASSES = ["background", "disc", "square", "triangle", "ring"]
 def test_default_training_learns_and_reaches_wandb(tmp_path):
     """Plain `seglab-train`: synthetic data, FCN-32s (1/8 width), ~1 min on 2 CPU cores."""
     started = time.time()
-    run_cli("seglab-train", cwd=tmp_path)
+    run_cli("seglab-train", cwd=tmp_path, process=True)
     elapsed = time.time() - started
     (run,) = run_dirs(tmp_path)
     miou = val_per_epoch(run)
@@ -133,6 +133,7 @@ def test_ddp_two_processes_match_one(tmp_path):
         "data.batch_size=16",
         "data.eval_batch_size=6",
         cwd=tmp_path,
+        process=True,
     )
     (run,) = run_dirs(tmp_path)
     assert len(wandb_runs(run)) == 1

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
@@ -129,13 +125,14 @@ def test_download_offline_fails_with_instructions(tmp_path):
         download_voc2012(tmp_path, url=UNREACHABLE)
 
 
-def test_download_script_reports_cleanly(tmp_path, monkeypatch):
+def test_download_command_reports_cleanly(tmp_path, monkeypatch, capsys):
+    """``seglab-data download voc`` (and scripts/download_voc.py, its thin caller)
+    offline: one line and exit 2, in this process."""
+    from seglab.cli.data import main
+
     monkeypatch.setenv("SEGLAB_VOC_URL", UNREACHABLE)
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "download_voc.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "error: could not download Pascal VOC 2012" in proc.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        main(["download", "voc", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert "error: could not download Pascal VOC 2012" in err

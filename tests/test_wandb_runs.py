@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 import sys
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_resume_with_another_length_warns_or_fails_cleanly(tmp_path):
 
 def test_debug_fdr_runs_under_ddp_in_its_own_folder(tmp_path):
     run_cli("seglab-train", *SMALL, "debug=fdr", "trainer=ddp_cpu", "trainer.devices=2",
-            cwd=tmp_path)  # fmt: skip
+            cwd=tmp_path, process=True)  # fmt: skip
     assert list((tmp_path / "debug").glob("*/*/train.log"))
     assert not (tmp_path / "outputs").exists() and not list(tmp_path.rglob("wandb"))
 
@@ -97,8 +98,8 @@ def test_a_non_editable_install_trains(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     site = next(venv.glob("lib/python*/site-packages"))
-    deps = [p for p in sys.path if p.endswith("site-packages")]
-    (site / "deps.pth").write_text("\n".join(deps) + "\n")
+    deps = sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]
+    (site / "deps.pth").write_text("\n".join(sorted(set(deps))) + "\n")
     python = venv / "bin" / "python"
     # what `pip install .` does: build the wheel (with this environment's setuptools),
     # then install it into the fresh environment

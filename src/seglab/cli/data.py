@@ -22,6 +22,7 @@ from rich.table import Table
 
 from seglab.data.datamodule import SegDataModule
 from seglab.data.statistics import SplitStats, inspect_split, mean_std, median_frequency_weights
+from seglab.data.voc import fetch_voc
 from seglab.errors import ConfigError, DataError
 from seglab.run.config import compose_config, reports_errors
 
@@ -145,9 +146,21 @@ def inspect(overrides: list[str], write: str | None, console: Console) -> dict[s
     return {"splits": splits, "weights": weights, "mean": mean, "std": std}
 
 
+def download(dataset: str, root: str, sbd: bool, console: Console) -> None:
+    """``seglab-data download voc <folder> [--sbd]``: the data set where there is internet."""
+    path, train_aug = fetch_voc(root, sbd)
+    if train_aug is not None:
+        console.print(f"SBD's augmented labels are in {path}: train_aug lists {train_aug} images")
+    console.print(f"VOC 2012 is in {path}: use data=voc data.root={path}")
+
+
 @reports_errors
 def run(args: argparse.Namespace) -> None:
-    inspect(args.overrides, args.write, Console(soft_wrap=True))
+    console = Console(soft_wrap=True)
+    if args.command == "download":
+        download(args.dataset, args.root, args.sbd, console)
+    else:
+        inspect(args.overrides, args.write, console)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,6 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument(
         "--write", metavar="PATH", help="write a data config (e.g. conf/data/mydata.yaml)"
+    )
+    d = sub.add_parser("download", help="fetch a data set (where there is internet)")
+    d.add_argument("dataset", choices=["voc"], help="voc: Pascal VOC 2012 (+ SBD with --sbd)")
+    d.add_argument("root", help="folder to download and extract into")
+    d.add_argument(
+        "--sbd", action="store_true", help="also SBD's augmented labels and train_aug.txt"
     )
     args = parser.parse_args(argv)
     # warnings (files left out with data.on_bad_sample=skip) on stderr; errors are the

@@ -131,3 +131,13 @@ def download_sbd_aug(voc_root: str | Path, url: str | None = None) -> int:
                 "the train_aug list."
             ) from None
     return write_train_aug_list(voc)
+
+
+def fetch_voc(root: str | Path, sbd: bool = False) -> tuple[Path, int | None]:
+    """VOC 2012 under ``root/VOCdevkit/VOC2012`` (downloaded unless already there), and
+    with ``sbd`` SBD's augmented labels and ``train_aug.txt``: the folder and the number
+    of train_aug ids (None without ``sbd``)."""
+    path = Path(root) / "VOCdevkit" / "VOC2012"
+    if not (path / "JPEGImages").is_dir():
+        path = download_voc2012(root)
+    return path, download_sbd_aug(path) if sbd else None

@@ -7,8 +7,9 @@ The rules (``violations``):
 - a plugin imports nothing of seglab but ``seglab.cluster`` (the interface and the stop
   state);
 - no two-way ties: the graph of seglab's packages (``seglab.run``, ``seglab.models`` …;
-  a top-level module such as ``seglab.errors`` counts as one) has no cycle, so every
-  package sits above the ones it imports;
+  a top-level module such as ``seglab.errors`` counts as one) has no cycle, and each
+  package imports only packages before it in ``ORDER`` (docs/architecture.md lists the
+  packages in this order; a new package takes its place there);
 - ``seglab.dev`` (these tools) is imported by nothing in the package.
 """
 
@@ -21,6 +22,22 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2]  # src/ (this file: src/seglab/dev/)
 CLI = "seglab.cli"
 PLUGIN_MAY_IMPORT = ("seglab.cluster",)
+# seglab's packages, lowest first: each imports only packages before it
+ORDER = (
+    "seglab",  # its __init__: the version
+    "seglab.errors",
+    "seglab.cluster",
+    "seglab.data",
+    "seglab.models",
+    "seglab.crf",
+    "seglab.deploy",
+    "seglab.tracking",
+    "seglab.training",
+    "seglab.run",
+    "seglab.reporting",
+    "seglab.cli",
+    "seglab.dev",
+)
 
 
 def _sources(rev: str | None, src: Path = SRC) -> dict[str, str]:
@@ -129,13 +146,22 @@ def violations(graph: dict[str, set[str]]) -> list[str]:
             if module.startswith("seglab") and target.startswith("hydra_plugins"):
                 found.append(f"core module {module} imports plugin {target}")
             plugin = module.startswith("hydra_plugins")
-            if plugin and target.startswith("seglab") and not target.startswith(PLUGIN_MAY_IMPORT):
+            allowed = target.startswith(PLUGIN_MAY_IMPORT)
+            if plugin and target.startswith("seglab") and not allowed:
                 found.append(f"plugin {module} imports {target}")
             dev = target.startswith("seglab.dev")
             if dev and not module.startswith("seglab.dev"):
                 found.append(f"{module} imports the contributors' tools {target}")
-    for group in cycles(package_graph(graph)):
+    packages = package_graph(graph)
+    for group in cycles(packages):
         found.append(f"two-way tie between packages: {' <-> '.join(group)}")
+    for package, imported in sorted(packages.items()):
+        if package not in ORDER:
+            found.append(f"package {package} has no place in ORDER (seglab.dev.import_rules)")
+            continue
+        for target in sorted(imported):
+            if target in ORDER and ORDER.index(target) > ORDER.index(package):
+                found.append(f"package {package} imports {target}, which comes after it")
     return found
 
 
