@@ -30,10 +30,8 @@ import seglab
 from seglab.deploy.formats import EXPORT_EXTRA, export_onnx, export_torchscript, read_torchscript
 from seglab.deploy.metadata import MARKER
 from seglab.deploy.onnx_runtime import session_options
+from seglab.dev.export_parity import build
 from seglab.errors import require
-
-sys.path.insert(0, str(Path(__file__).parent))
-from export_parity import build  # noqa: E402
 
 MODELS = {
     "fcn8s": ["model=fcn8s"],

@@ -9,120 +9,22 @@ views inside), exported at the first size with dynamic height and width, and run
 ONNX Runtime / TorchScript at every size. Prints, per variant: the smallest side the
 network accepts, whether each file kept dynamic sizes, and max |Δ| / max |PyTorch| at
 each size (limits: 1e-4 ONNX, 1e-5 TorchScript). ``--small``: VGG and U-Net at 1/8
-width and ResNet-50 for ResNet-101 (what the test suite runs).
+width and ResNet-50 for ResNet-101 (what the test suite runs). The checks are
+``seglab.dev.export_parity``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-
-import seglab
-from seglab.data.input_space import input_space
-from seglab.deploy.formats import export_onnx, export_torchscript
-from seglab.deploy.metadata import MARKER
-from seglab.deploy.sizes import smallest_side
-from seglab.models.inference import InferenceNet
-from seglab.run.config import config_dir
-from seglab.run.exporting import TOLERANCES, parity
-from seglab.run.resolvers import register_resolvers
-
-# every model config, plus the variants whose graphs differ (U-Net same padding, DeepLab
-# v3 without image pooling, test-time views in the graph)
-VARIANTS: dict[str, list[str]] = {
-    "fcn32s": ["model=fcn32s"],
-    "fcn16s": ["model=fcn16s"],
-    "fcn8s": ["model=fcn8s"],
-    "fcn8s_atonce": ["model=fcn8s_atonce"],
-    "fcn32s_tiny": ["model=fcn32s_tiny"],
-    "fcn8s_camvid_cpu+tta": ["experiment=camvid_cpu", "model.tta_scales=[0.5,1.0]",
-                             "model.tta_flip=true"],
-    "deeplab_v1": ["model=deeplab_v1"],
-    "deeplab_v2 (MSc)": ["model=deeplab_v2"],
-    "deeplab_v3 (image pooling)": ["model=deeplab_v3"],
-    "unet (valid)": ["model=unet"],
-    "unet (same)": ["model=unet", "model.net.backbone.padding=same",
-                    "model.net.head.padding=same"],
-    "reseg (GRUs)": ["model=reseg"],
-    "fcn_resnet50_torchvision": ["model=fcn_resnet50_torchvision"],
-    "deeplabv3_resnet50_torchvision": ["model=deeplabv3_resnet50_torchvision"],
-    "deeplabv3_mobilenet_v3_large": ["model=deeplabv3_mobilenet_v3_large"],
-}  # fmt: skip
-SMALL = {"VGG16": "model.net.backbone.width=0.125", "UNetEncoder": "model.net.backbone.width=0.125"}
-
-
-def build(overrides: list[str], small: bool) -> torch.nn.Module:
-    """The variant's ``InferenceNet`` with random, perturbed weights, in eval mode."""
-    register_resolvers()
-    base = ["model.net.backbone.pretrained=null", "model.init_from=null", "data=synthetic"]
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, *base])
-        if small:
-            backbone = cfg.model.net.backbone._target_.rsplit(".", 1)[-1]
-            extra = [SMALL[backbone]] if backbone in SMALL else []
-            if cfg.model.net.backbone.get("depth") == 101:
-                extra.append("model.net.backbone.depth=50")
-            cfg = compose("train", overrides=[*overrides, *base, *extra])
-    torch.manual_seed(0)
-    module = instantiate(cfg.model)
-    with torch.no_grad():  # zero-initialised score layers would make parity trivial
-        for p in module.net.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
-    space = input_space(cfg.data.get("input_space", "rgb_imagenet"))
-    return InferenceNet(module.net, space, module.tta_scales, module.tta_flip).eval()
-
-
-def check(name: str, small: bool, sizes: list[tuple[int, int]], formats: list[str]) -> dict:
-    """One variant: smallest side, and per format whether it kept dynamic sizes and its
-    relative difference at each size."""
-    net = build(VARIANTS[name], small)
-    row: dict = {"variant": name, "min_side": smallest_side(net)}
-    example = torch.rand(2, 3, *sizes[0], generator=torch.Generator().manual_seed(1)) * 255
-    with tempfile.TemporaryDirectory() as tmp:
-        for fmt in formats:
-            path = Path(tmp) / f"model.{fmt}"
-            writer = export_onnx if fmt == "onnx" else export_torchscript
-            meta = {MARKER: seglab.__version__, "sizes": {"min_side": row["min_side"]}}
-            start = time.perf_counter()
-            accepted = writer(net, path, example, True, meta)
-            row[f"{fmt}_seconds"] = time.perf_counter() - start
-            row[f"{fmt}_dynamic"] = not accepted.get("fixed")
-            row[f"{fmt}_why"] = accepted.get("why_fixed", "")
-            checked = sizes if row[f"{fmt}_dynamic"] else sizes[:1]
-            row[fmt] = [r["rel_diff"] for r in parity(fmt, path, net, checked)]
-    return row
-
-
-def table(rows: list[dict], formats: list[str], sizes: list[tuple[int, int]]) -> str:
-    shown = " / ".join(f"{h}×{w}" for h, w in sizes)
-    head = "| variant | min side |" + "".join(
-        f" {f} dynamic | {f} max rel. Δ ({shown}) | {f} s |" for f in formats
-    )
-    lines = [head, "|" + "---|" * (2 + 3 * len(formats))]
-    for r in rows:
-        cells = [r["variant"], str(r["min_side"])]
-        for f in formats:
-            cells += [
-                "yes" if r[f"{f}_dynamic"] else f"no ({r[f'{f}_why']})",
-                " / ".join(f"{v:.1e}" for v in r[f]),
-                f"{r[f'{f}_seconds']:.1f}",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+from seglab.dev.export_parity import FORMATS, VARIANTS, beyond_tolerance, check, table
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--formats", nargs="+", default=["onnx", "torchscript"],
-                        choices=["onnx", "torchscript"])  # fmt: skip
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
     parser.add_argument("--sizes", nargs=2, default=["97x131", "120x152"])
     parser.add_argument("--small", action="store_true")
     args = parser.parse_args()
@@ -132,9 +34,9 @@ def main() -> int:
         rows.append(check(name, args.small, sizes, args.formats))
         print(f"{name}: done", file=sys.stderr, flush=True)
     print(table(rows, args.formats, sizes))
-    worst = [(f, r["variant"]) for r in rows for f in args.formats if max(r[f]) > TOLERANCES[f]]
-    for fmt, name in worst:
-        print(f"{name}: {fmt} exceeds {TOLERANCES[fmt]:.0e}", file=sys.stderr)
+    worst = beyond_tolerance(rows, args.formats)
+    for line in worst:
+        print(line, file=sys.stderr)
     return 1 if worst else 0
 
 

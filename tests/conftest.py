@@ -41,6 +41,45 @@ def _offline_wandb(tmp_path, monkeypatch):
     monkeypatch.delenv("SEGLAB_LOG_DIR", raising=False)
 
 
+# the test being run (set before its fixtures, so a module fixture's process counts for
+# the test that first needs it)
+_RUNNING: dict[str, pytest.Item] = {}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _RUNNING["item"] = item
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the local SLURM cluster is slow (the cluster starts in ~10 s, each job is
+    a process)."""
+    for item in items:
+        if item.get_closest_marker("slurm") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
+def _tier_is_honest(cmd: str, args: tuple[str, ...]) -> None:
+    """``make test-fast`` (``-m "not slow"``) starts no process of seglab's: a test that
+    does must carry the ``slow`` mark, or it fails in both tiers."""
+    item = _RUNNING.get("item")
+    if item is not None and item.get_closest_marker("slow") is None:
+        pytest.fail(
+            f"{item.nodeid} runs `{cmd} {' '.join(args)}` as a process: mark the test "
+            "@pytest.mark.slow (make test-fast leaves such tests out) or run it in-process"
+        )
+
+
+# the console entry points (pyproject.toml [project.scripts]) and the modules they call
+ENTRY_POINTS = {
+    "seglab-train": "seglab.cli.train",
+    "seglab-eval": "seglab.cli.evaluate",
+    "seglab-predict": "seglab.cli.predict",
+    "seglab-export": "seglab.cli.export",
+    "seglab-report": "seglab.cli.report",
+    "seglab-data": "seglab.cli.data",
+}
+
+
 def run_cli(
     cmd: str,
     *args: str,
@@ -48,9 +87,30 @@ def run_cli(
     check: bool = True,
     timeout: int = 600,
     env: dict[str, str] | None = None,
-):
-    """Run ``seglab-train`` / ``seglab-eval`` as a user would (``env``: variables set on
-    top of the test's); fail with its output."""
+    process: bool = False,
+) -> subprocess.CompletedProcess:
+    """Run ``seglab-train`` / ``seglab-eval`` … as a user would (``env``: variables set on
+    top of the test's); fail with its output.
+
+    By default in this process, through the ``main`` its console script calls (a new
+    process would spend ~8 s loading torch, Lightning and torchmetrics again); with
+    ``process=True`` as a new process, for what only a process shows (signals, DDP
+    ranks, the installed console script itself). Tests that start a process for a
+    training, evaluation or export carry the ``slow`` mark (``make test-fast`` leaves
+    them out; ``_tier_is_honest`` checks the mark)."""
+    if process:
+        _tier_is_honest(cmd, args)
+        return _run_process(cmd, args, cwd, check, timeout, env)
+    proc = _run_in_process(cmd, args, cwd, env)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{cmd} {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+            f"\n--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def _run_process(cmd, args, cwd, check, timeout, env) -> subprocess.CompletedProcess:
     proc = subprocess.run(
         [str(BIN / cmd), *args],
         cwd=cwd,
@@ -67,17 +127,83 @@ def run_cli(
     return proc
 
 
-def run_script(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``scripts/<name>`` with this Python; fail with its output on a non-zero exit."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
+def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subprocess.CompletedProcess:
+    """The entry point's ``main`` with ``sys.argv`` set, in ``cwd``, its output captured;
+    everything a process would have of its own (environment, working folder, signal
+    handlers, logging, torch's global settings and RNGs, the process token in folder
+    names) is given a fresh start and put back afterwards."""
+    import contextlib
+    import importlib
+    import io
+    import logging
+    import random
+    import secrets
+    import signal
+    import traceback
+
+    import torch
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from seglab.cluster import signals as stop_signals
+    from seglab.run import records
+
+    main = importlib.import_module(ENTRY_POINTS[cmd]).main
+    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
+    saved_signals = {s: signal.getsignal(s) for s in handled}
+    root = logging.getLogger()
+    saved_logging = (root.handlers[:], root.level)
+    saved_torch = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.get_num_threads(),
+        torch.get_float32_matmul_precision(),
+        torch.get_rng_state(),
+        np.random.get_state(),
+        random.getstate(),
     )
-    assert proc.returncode == 0, f"{name} exited {proc.returncode}\n{proc.stderr[-3000:]}"
-    return proc
+    # a new process gets a new token (run folders, W&B ids): two runs in one folder and
+    # second stay apart, as two processes would
+    records._PROCESS_TOKEN = secrets.token_hex(3)
+    if OmegaConf.has_resolver("uid"):
+        OmegaConf.clear_resolver("uid")
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        os.environ.update(env or {})
+        os.chdir(cwd)
+        sys.argv = [cmd, *args]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:  # what the interpreter would print before exiting 1
+                err.write(traceback.format_exc())
+                code = 1
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for s, handler in saved_signals.items():
+            signal.signal(s, handler)
+        stop_signals._received = None
+        for handler in root.handlers:
+            if handler not in saved_logging[0]:
+                handler.close()
+        root.handlers[:] = saved_logging[0]
+        root.setLevel(saved_logging[1])
+        deterministic, warn_only, threads, precision, rng, np_rng, py_rng = saved_torch
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(precision)
+        torch.set_rng_state(rng)
+        np.random.set_state(np_rng)
+        random.setstate(py_rng)
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess([cmd, *args], code, out.getvalue(), err.getvalue())
 
 
 def run_dirs(cwd: Path) -> list[Path]:

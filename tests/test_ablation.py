@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import csv_rows, run_cli, run_script, write_segnet_layout
+from conftest import csv_rows, run_cli, write_segnet_layout
 from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from seglab.cli.report import comparisons, group_by_seed, read_job
 from seglab.data import CamVidDataModule
 from seglab.errors import ConfigError
+from seglab.reporting.cells import group_by_seed
+from seglab.reporting.jobs import read_job
+from seglab.reporting.replication import comparisons
 from seglab.run.config import config_dir
 from seglab.run.resolvers import register_resolvers
 from seglab.run.sweeps import previous_job
@@ -158,12 +160,13 @@ def test_crf_tuned_on_held_out_train_frames_is_read_back_by_a_run(tmp_path):
     assert re.search(r"time: train \d+ s, val \d+ s, val_crf \d+ s", log)
     assert re.search(r"time: test \d+ s, test_crf \d+ s", log)
 
+    from seglab.run.crf_tuning import tune  # scripts/tune_crf.py's search, in this process
+
     best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
     written = tmp_path / "conf" / "crf" / "torch_tiny.yaml"
-    grid = '{"bilateral_weight": [1, 5], "bilateral_sxy": [5]}'
-    out = run_script("tune_crf.py", "--ckpt", str(best), "--data-root", str(root),
-                     "--split", "train_holdout", "--frames", "8", "--grid", grid,
-                     "--write", str(written)).stdout  # fmt: skip
+    grid = {"bilateral_weight": [1, 5], "bilateral_sxy": [5]}
+    out = "\n".join(tune(str(best), str(root), split="train_holdout", frames=8,
+                         grid=grid, write=written))  # fmt: skip
     assert "3 train_holdout frames; mIoU without CRF" in out
     tuned = yaml.safe_load(written.read_text())
     assert tuned.pop("defaults") == ["torch", "_self_"]  # extends crf=torch

@@ -24,7 +24,6 @@ from conftest import (
     one_process_miou,
     report_jobs,
     run_cli,
-    run_script,
     val_per_epoch,
 )
 
@@ -100,8 +99,11 @@ def max_weight_difference(a: Path, b: Path) -> tuple[float, int, int]:
 
 
 def test_slurm_resources_follow_the_trainer():
-    cpu = run_script("slurm_preview.py", "trainer=cpu").stdout
-    gpu = run_script("slurm_preview.py", "trainer=gpu", "trainer.devices=2").stdout
+    """scripts/slurm_preview.py's sbatch script, composed in this process."""
+    from seglab.run.slurm_preview import sbatch_text
+
+    cpu = sbatch_text(["trainer=cpu"])
+    gpu = sbatch_text(["trainer=gpu", "trainer.devices=2"])
     print([line for line in gpu.splitlines() if "gpus" in line])
     assert "--gpus" not in cpu and "--ntasks-per-node=1" in cpu
     assert "#SBATCH --gpus-per-node=2" in gpu
@@ -329,6 +331,7 @@ for run in (1, 2):
 
 
 @pytest.mark.parametrize("in_job", [True, False], ids=["submitit-job", "plain-process"])
+@pytest.mark.slow
 def test_a_signal_while_a_job_loads_is_handed_to_its_run(in_job):
     """SLURM may send the time-limit warning up to a minute early, while the job's pickle
     still loads (torch: seconds) and submitit has no handler yet: the launcher module,
@@ -351,6 +354,7 @@ def test_a_signal_while_a_job_loads_is_handed_to_its_run(in_job):
         assert proc.returncode == -signal.SIGUSR2 and not proc.stdout  # SIGUSR2's default: killed
 
 
+@pytest.mark.slow
 def test_two_nodes_of_one_process_match_one_process(tmp_path):
     """``trainer.num_nodes=2 trainer.devices=1``: two processes started as two nodes
     (``NODE_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``; gloo) in one shared run folder →

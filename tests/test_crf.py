@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, camvid_root, run_cli, run_dirs, run_script, val_per_epoch
+from conftest import SMALL, camvid_root, run_cli, run_dirs, val_per_epoch
 
 from seglab.crf import DenseCRF, TorchDenseCRF
 from seglab.crf.permutohedral import Permutohedral
@@ -104,6 +104,7 @@ def test_lattice_approximates_the_gaussian():
 
 
 @pytest.mark.parametrize("crf", ["dense", "torch"])
+@pytest.mark.slow
 def test_crf_inside_two_process_ddp_validation(crf, tmp_path):
     run_cli(
         "seglab-train",
@@ -113,6 +114,7 @@ def test_crf_inside_two_process_ddp_validation(crf, tmp_path):
         f"crf={crf}",
         "data.eval_batch_size=6",
         cwd=tmp_path,
+        process=True,
     )
     (run,) = run_dirs(tmp_path)
     plain, refined = val_per_epoch(run, "val/mIoU"), val_per_epoch(run, "val/mIoU_crf")
@@ -174,38 +176,19 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
 
 @pytest.mark.xdist_group("camvid_model")
 def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
+    """scripts/tune_crf.py's and scripts/bench_crf.py's reports, in this process."""
+    from seglab.dev.bench_crf import report
+    from seglab.run.crf_tuning import tune
+
     root, ckpt = camvid_model
-    tune = run_script(
-        "tune_crf.py",
-        "--ckpt",
-        str(ckpt),
-        "--data-root",
-        str(root),
-        "--frames",
-        "2",
-        "--iterations",
-        "3",
-        "--grid",
-        '{"bilateral_sxy": [30, 67]}',
-        "--crf",
-        "dense",
-        "--cache",
-        str(tmp_path / "probs.pt"),
-    )
-    assert "best crf=dense: mIoU" in tune.stdout and "model.crf.bilateral_sxy=" in tune.stdout
-    bench = run_script(
-        "bench_crf.py",
-        "--data-root",
-        str(root),
-        "--frames",
-        "2",
-        "--repeats",
-        "1",
-        "--iterations",
-        "2",
-    )
-    assert "pydensecrf, 1 process" in bench.stdout and "torch CRF, CPU" in bench.stdout
-    print(bench.stdout)
+    grid = {"bilateral_sxy": [30, 67]}
+    cache = str(tmp_path / "probs.pt")
+    out = "\n".join(tune(str(ckpt), str(root), crf="dense", frames=2, iterations=3,
+                         cache=cache, grid=grid))  # fmt: skip
+    assert "best crf=dense: mIoU" in out and "model.crf.bilateral_sxy=" in out
+    bench = "\n".join(report(data_root=str(root), frames=2, repeats=1, iterations=2))
+    assert "pydensecrf, 1 process" in bench and "torch CRF, CPU" in bench
+    print(bench)
 
 
 def test_predict_step_applies_the_crf():

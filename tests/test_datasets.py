@@ -449,6 +449,7 @@ def test_inspect_camvid_matches_segnets_weights(tmp_path):
 # -- Cityscapes predictions for the official evaluation script ----------------------------------
 
 
+@pytest.mark.slow
 def test_predicted_label_ids_pass_the_official_evaluation(trees, tmp_path):
     root = trees["cityscapes"]
     run, miou = train_one_epoch(tmp_path, "cityscapes", root)

@@ -9,13 +9,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SMALL, run_cli, run_dirs
+from conftest import SMALL, run_cli, run_dirs
 from PIL import Image
 
-sys.path.insert(0, str(REPO / "scripts"))
-from export_parity import VARIANTS, check  # noqa: E402
-
-from seglab.run.exporting import TOLERANCES  # noqa: E402
+from seglab.dev.export_parity import VARIANTS, check
+from seglab.run.exporting import TOLERANCES
 
 # the graphs that are hardest to keep dynamic (MSc, U-Net, GRUs; FCN crops with test-time
 # views: the trained FCN below); scripts/export_parity.py runs every model config

@@ -39,6 +39,7 @@ def uninterrupted(tmp_path_factory) -> Path:
         ("SIGTERM", 143, "validation", 12, 13),
     ],
 )
+@pytest.mark.slow
 def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
     signame, status, phase, step, stop, uninterrupted, tmp_path, monkeypatch
 ):
@@ -82,6 +83,7 @@ def test_signal_mid_epoch_saves_and_resume_equals_uninterrupted(
     assert len(loss_a) == 2 and loss_a == pytest.approx(loss_b, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_sigterm_during_the_test_then_resume_runs_only_the_test(tmp_path, monkeypatch):
     """fit + test; SIGTERM before the third test batch: exit 143 with fit recorded done and
     the test stopped; the resume runs the test only (no optimizer step, the test from the
@@ -125,6 +127,7 @@ def test_sigterm_during_the_test_then_resume_runs_only_the_test(tmp_path, monkey
     assert resumed.returncode == 0
 
 
+@pytest.mark.slow
 def test_sigterm_from_outside_during_training(tmp_path):
     """A plain ``kill`` from another process at an arbitrary moment of training."""
     import signal
@@ -208,6 +211,7 @@ def test_wandb_calls_may_fail_only_once_a_stop_signal_arrived(tmp_path, monkeypa
     logger.log_metrics({"val/mIoU": 0.5}, step=1)  # skipped with a warning
 
 
+@pytest.mark.slow
 def test_sigterm_while_setting_up_stops_at_the_first_step(tmp_path):
     """A SIGTERM before training starts (a job preempted while loading) is not lost: the
     run stops after its first step with a checkpoint, exit 143."""

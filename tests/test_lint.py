@@ -65,3 +65,19 @@ def test_the_readme_table_lists_exactly_the_logged_names():
     rows = re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)
     assert sorted(rows) == sorted(names.every_name())
     assert len(rows) == len(set(rows))
+
+
+def test_the_wheel_lists_every_package():
+    """pyproject.toml names its packages (conf/ ships as seglab.conf): a package folder
+    left out would be missing from `pip install .` (test_a_non_editable_install_trains
+    shows it end to end, in the slow tier)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    src = REPO / "src"
+    found = {
+        p.parent.relative_to(src).as_posix().replace("/", ".") for p in src.rglob("__init__.py")
+    }
+    assert found == listed - {"seglab.conf"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import SMALL, run_cli, run_dirs, run_script, write_segnet_layout
+from conftest import SMALL, run_cli, run_dirs, write_segnet_layout
 from PIL import Image
 
 
@@ -52,60 +52,46 @@ def test_predict_without_images_says_what_to_give(tmp_path):
     assert proc.returncode == 2 and "no image found" in proc.stderr
 
 
-def test_bench_train_script_runs(tmp_path):
-    proc = run_script(
-        "bench_train.py",
-        "--size",
-        "64",
-        "64",
-        "--batch",
-        "2",
-        "--steps",
-        "1",
-        "--repeats",
-        "1",
-        "--models",
-        "deeplabv3_mobilenet_v3_large",
-        cwd=tmp_path,
-    )
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("deeplabv3_mobilenet")][0]
+def test_bench_train_script_runs():
+    """scripts/bench_train.py's table, in this process."""
+    import torch
+
+    from seglab.dev.bench_train import compare
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the script's
+    lines = compare(["deeplabv3_mobilenet_v3_large"], device, size=(64, 64), batch=2, steps=1,
+                    repeats=1)  # fmt: skip
+    line = [ln for ln in lines if ln.startswith("deeplabv3_mobilenet")][0]
     ratio = float(line.split()[3])
     assert 0.2 < ratio < 5  # same architecture: same order of speed
 
 
 def test_bench_data_script_runs(tmp_path):
+    """scripts/bench_data.py's lines, in this process."""
+    from seglab.dev.bench_data import report
+
     root = write_segnet_layout(tmp_path / "cv", {"train": 4, "val": 1})
-    proc = run_script(
-        "bench_data.py",
-        "--data-root",
-        str(root),
-        "--batches",
-        "2",
-        "--workers",
-        "0",
-        "1",
-        "--override",
-        "data=camvid",
-        "data.crop_size=[16,16]",
-        "data.batch_size=2",
-    )
-    assert "0 worker(s):" in proc.stdout and "1 worker(s):" in proc.stdout
+    overrides = ["data=camvid", "data.crop_size=[16,16]", "data.batch_size=2"]
+    out = "\n".join(report(str(root), batches=2, workers=[0, 1], overrides=overrides))
+    assert "0 worker(s):" in out and "1 worker(s):" in out
 
 
 def test_bench_ablation_script_runs():
-    proc = run_script(
-        "bench_ablation.py", "--variants", "fcn8s", "unet", "--steps", "1", "--repeats", "1"
-    )
-    print(proc.stdout)
-    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("fcn8s", "unet"))]
+    """scripts/bench_ablation.py's table, in this process."""
+    from seglab.dev.bench_ablation import report
+
+    lines = list(report(variants=["fcn8s", "unet"], steps=1, repeats=1))
+    print("\n".join(lines))
+    rows = [line.split() for line in lines if line.startswith(("fcn8s", "unet"))]
     assert [r[0] for r in rows] == ["fcn8s", "unet"] and float(rows[0][2]) == 1.0
     assert all(float(r[1]) > 0 and float(r[4]) > 0 for r in rows)
 
 
 def test_bench_ablation_times_numeric_modes_side_by_side():
-    proc = run_script("bench_ablation.py", "--variants", "fcn32s", "--modes", "fp32", "bf16",
-                      "--steps", "1", "--repeats", "1")  # fmt: skip
-    print(proc.stdout)
-    head, row = [line.split() for line in proc.stdout.splitlines()[1:3]]
+    from seglab.dev.bench_ablation import report
+
+    lines = list(report(variants=["fcn32s"], modes=["fp32", "bf16"], steps=1, repeats=1))
+    print("\n".join(lines))
+    head, row = [line.split() for line in lines[1:3]]
     assert head == ["variant", "fp32", "img/s", "bf16", "img/s", "bf16", "×"]
     assert row[0] == "fcn32s" and all(float(v) > 0 for v in row[1:])

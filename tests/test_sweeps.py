@@ -27,9 +27,11 @@ DDP = [
 HEADS = {"fcn32s": [], "fcn8s": ["c4", "c3"]}
 
 
+@pytest.mark.slow
 def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
     (tmp_path / "sweep").mkdir()
-    run_cli("seglab-train", "-m", *DDP, "model/head=fcn32s,fcn8s", cwd=tmp_path / "sweep")
+    run_cli("seglab-train", "-m", *DDP, "model/head=fcn32s,fcn8s", cwd=tmp_path / "sweep",
+            process=True)  # fmt: skip
 
     # one sweep folder with exactly two jobs; no single-run folder, no second sweep
     assert not (tmp_path / "sweep" / "outputs").exists()
@@ -56,7 +58,7 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
     for job, head in list(zip(jobs, HEADS))[1:]:
         alone = tmp_path / f"alone_{head}"
         alone.mkdir()
-        run_cli("seglab-train", *DDP, f"model/head={head}", cwd=alone)
+        run_cli("seglab-train", *DDP, f"model/head={head}", cwd=alone, process=True)
         (single,) = run_dirs(alone)
         swept, solo = val_per_epoch(job), val_per_epoch(single)
         print(f"{head}: val/mIoU per epoch in the sweep {swept}, alone {solo}")
@@ -83,6 +85,7 @@ def test_ddp_jobs_inside_a_sweep_run_their_own_config_once(tmp_path):
     assert {"plots/val_miou", "plots/ablation", "plots/forest"} <= set(summary), sorted(summary)
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monkeypatch):
     """Job 0 finishes, job 1 is killed mid-training; re-running the same sweep with
     resume=true skips job 0 and continues job 1 from its checkpoint."""
@@ -105,7 +108,7 @@ def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monke
         "+callbacks.signal._target_=signal_at_step.SignalAtStep",
         "+callbacks.signal.step=100,6",
     ]
-    killed = run_cli("seglab-train", *base, cwd=tmp_path, check=False)
+    killed = run_cli("seglab-train", *base, cwd=tmp_path, check=False, process=True)
     assert killed.returncode == 143, killed.stderr[-2000:]
     first = yaml.safe_load((sweep_dir / "0" / "run_info.yaml").read_text())
     assert (
@@ -123,16 +126,18 @@ def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monke
 
 
 def test_slurm_launcher_composes_a_two_node_four_gpu_job():
-    from conftest import run_script
+    """scripts/slurm_preview.py's sbatch script, composed in this process."""
+    from seglab.run.slurm_preview import sbatch_text
 
-    out = run_script(
-        "slurm_preview.py",
-        "trainer=ddp",
-        "trainer.num_nodes=2",
-        "trainer.devices=4",
-        "hydra.launcher.partition=gpu",
-        "hydra.launcher.timeout_min=720",
-    ).stdout
+    out = sbatch_text(
+        [
+            "trainer=ddp",
+            "trainer.num_nodes=2",
+            "trainer.devices=4",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.timeout_min=720",
+        ]
+    )
     print(out)
     for line in (
         "#SBATCH --nodes=2",
@@ -146,6 +151,7 @@ def test_slurm_launcher_composes_a_two_node_four_gpu_job():
     assert "srun" in out
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_a_job(tmp_path):
     run_cli(
         "seglab-train",

@@ -28,6 +28,7 @@ from conftest import (
 CLASSES = ["background", "disc", "square", "triangle", "ring"]
 
 
+@pytest.mark.slow
 def test_default_training_learns_and_reaches_wandb(tmp_path):
     """Plain `seglab-train`: synthetic data, FCN-32s (1/8 width), ~1 min on 2 CPU cores."""
     started = time.time()
@@ -119,6 +120,7 @@ def test_resume_matches_uninterrupted_run(tmp_path):
     assert evaluated[0] == pytest.approx(max(miou_b), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_one(tmp_path):
     """trainer=ddp_cpu devices=2 (gloo, strategy ddp): one folder, one W&B run, same mIoU."""
     run_cli(
@@ -173,6 +175,7 @@ def test_camvid_short_run_logs_all_classes(tmp_path):
     print(f"CamVid short run: val/mIoU {float(row['val/mIoU']):.4f}")
 
 
+@pytest.mark.slow
 def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
     args = [str(BIN / "seglab-train"), *SMALL, "trainer=debug", "logger=none"]
     procs = [

@@ -8,8 +8,8 @@ import json
 import os
 import shutil
 import subprocess
-import sysconfig
 import sys
+import sysconfig
 from pathlib import Path
 
 import lightning as L
@@ -79,6 +79,7 @@ def test_resume_with_another_length_warns_or_fails_cleanly(tmp_path):
     assert "trainer.max_epochs" in errors[0]
 
 
+@pytest.mark.slow
 def test_debug_fdr_runs_under_ddp_in_its_own_folder(tmp_path):
     run_cli("seglab-train", *SMALL, "debug=fdr", "trainer=ddp_cpu", "trainer.devices=2",
             cwd=tmp_path, process=True)  # fmt: skip
@@ -92,6 +93,7 @@ def shell(cmd: list[str], **kw) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_a_non_editable_install_trains(tmp_path):
     """`pip install .` (a wheel, conf/ inside it) into a fresh virtual environment; the
     dependencies come from this environment's site-packages, so nothing is downloaded."""

@@ -1,2 +1,5 @@
 """Tools for seglab's contributors, not its users: the package layout's import rules
-(checked by ``tests/test_lint.py``, printed by ``scripts/import_graph.py``)."""
+(``import_rules``: checked by ``tests/test_lint.py``, printed by
+``scripts/import_graph.py``), the export parity check over every model config
+(``export_parity``) and the benchmarks behind ``scripts/bench_*.py``. Nothing else in
+seglab imports this package."""
