@@ -47,6 +47,7 @@ def test_crf_recovers_regions_from_noisy_unaries(crf):
     assert before < 0.5 and after >= 0.95
 
 
+@pytest.mark.slow
 def test_dense_crf_worker_pool_matches_in_process():
     probs, raw, _ = noisy_regions()
     probs, raw = probs.repeat(3, 1, 1, 1), raw.repeat(3, 1, 1, 1)
@@ -143,6 +144,7 @@ def camvid_model(tmp_path_factory):
 
 
 @pytest.mark.xdist_group("camvid_model")
+@pytest.mark.slow
 def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
     from omegaconf import OmegaConf
 
@@ -175,6 +177,7 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
 
 
 @pytest.mark.xdist_group("camvid_model")
+@pytest.mark.slow
 def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
     """scripts/tune_crf.py's and scripts/bench_crf.py's reports, in this process."""
     from seglab.dev.bench_crf import report

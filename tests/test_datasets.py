@@ -329,6 +329,7 @@ def train_one_epoch(tmp_path: Path, data: str, root: Path) -> tuple[Path, list[f
 
 
 @pytest.mark.parametrize("name", ["ade20k", "pascal_context", "folder"])  # cityscapes: below
+@pytest.mark.slow
 def test_training_on_each_layout_logs_val_miou(name, trees, tmp_path):
     _, miou = train_one_epoch(tmp_path, name, trees[name])
     assert len(miou) == 1 and 0 < miou[0] <= 1
@@ -361,6 +362,7 @@ def data_batches(trees) -> dict[str, tuple[DictConfig, dict]]:
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.slow
 def test_every_model_trains_a_step_on_every_data_set(model, data_batches):
     torch.manual_seed(0)
     cfg = compose_cfg(f"model={model}", *(() if model in WIDE_ONLY else NARROW))
@@ -431,6 +433,7 @@ def test_inspect_names_missing_files(trees, tmp_path):
 
 
 @pytest.mark.camvid
+@pytest.mark.slow
 def test_inspect_camvid_matches_segnets_weights(tmp_path):
     from rich.console import Console
 

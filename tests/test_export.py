@@ -31,6 +31,7 @@ IN_SUITE = ["deeplab_v2 (MSc)", "unet (valid)", "unet (same)", "reseg (GRUs)"]
 
 
 @pytest.mark.parametrize("variant", IN_SUITE)
+@pytest.mark.slow
 def test_models_export_with_parity(variant):
     row = check(variant, small=True, sizes=[(97, 131), (120, 152)], formats=["onnx", "torchscript"])
     print(row)
@@ -61,6 +62,7 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.xdist_group("export_checkpoint")
+@pytest.mark.slow
 def test_onnxruntime_predicts_what_pytorch_predicts(trained):
     tmp, ckpt, images = trained
     proc = run_cli("seglab-export", f"ckpt_path={ckpt}", f"out={tmp}/m.onnx", "height=64",
@@ -93,6 +95,7 @@ def test_onnxruntime_predicts_what_pytorch_predicts(trained):
 
 
 @pytest.mark.xdist_group("export_checkpoint")
+@pytest.mark.slow
 def test_torchscript_export_keeps_metadata_and_parity(trained):
     tmp, ckpt, _ = trained
     proc = run_cli("seglab-export", f"ckpt_path={ckpt}", "format=torchscript", cwd=tmp)
@@ -108,6 +111,7 @@ def test_torchscript_export_keeps_metadata_and_parity(trained):
 
 
 @pytest.mark.xdist_group("export_checkpoint")
+@pytest.mark.slow
 def test_bad_export_and_onnx_inputs_are_one_line(trained, tmp_path, monkeypatch, capsys):
     """In this process (each command's main, as the console entry calls it): the one-line
     error and exit status 2 are the entry points' own, so a process apiece adds only time."""

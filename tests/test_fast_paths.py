@@ -64,6 +64,7 @@ def reference():
     "fast", [{"channels_last": True}, {"compile": True}], ids=["channels_last", "compile"]
 )
 @pytest.mark.xdist_group("fast_paths_reference")
+@pytest.mark.slow
 def test_fast_path_is_as_precise_as_fp32(fast, reference):
     ref, fp32_error = reference
     module, batch = module_and_batch(**fast)

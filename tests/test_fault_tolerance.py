@@ -160,6 +160,7 @@ def test_sigterm_from_outside_during_training(tmp_path):
     assert last["global_step"] > 12
 
 
+@pytest.mark.slow
 def test_a_failing_job_leaves_the_rest_of_the_sweep_intact(tmp_path):
     """The middle job of three fails; the others run to the end, in their own folders."""
     proc = run_cli(

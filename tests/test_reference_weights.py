@@ -72,6 +72,7 @@ def test_datasets_module_and_wandb_images_read_the_input_space():
 
 
 # -- 2. weight files ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_caffe_vgg16_in_torchvision_layout_loads_whole_and_changes_the_output(tmp_path):
     """The public FCN port distributes Caffe's VGG16 in torchvision's VGG16 layout
     (features.N / classifier.0|3|6): every backbone tensor is filled, nothing is left
@@ -155,6 +156,7 @@ def deeplab_v2_state_dict(net: ResNet, num_classes: int, prefix: str = "base.") 
     return out
 
 
+@pytest.mark.slow
 def test_deeplab_v2_weights_file_loads_strictly_into_the_msra_resnet(tmp_path):
     sd = deeplab_v2_state_dict(ResNet(depth=101, style="msra"), num_classes=4)
     file = tmp_path / "deeplabv2_caffe.pth"
@@ -250,6 +252,7 @@ PAPER_EXPERIMENTS = [
 
 
 @pytest.mark.parametrize("experiment", PAPER_EXPERIMENTS)
+@pytest.mark.slow
 def test_each_paper_experiment_trains_a_step_on_generated_data(experiment):
     """The paper recipe as composed (model, loss, solver, parameter groups, input space),
     on generated shapes: no weights can be downloaded here, so the backbones start

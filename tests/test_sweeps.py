@@ -169,6 +169,7 @@ def test_submitit_local_launcher_runs_a_job(tmp_path):
     assert list(job.parent.glob(".submitit/*/*_result.pkl"))  # ran through submitit
 
 
+@pytest.mark.slow
 def test_optuna_search_records_a_failed_trial_and_continues_its_study(tmp_path):
     import optuna
 
@@ -208,6 +209,7 @@ def test_optuna_search_records_a_failed_trial_and_continues_its_study(tmp_path):
     assert len([p for p in sweep_dir.iterdir() if p.is_dir()]) == 3  # no job overwritten
 
 
+@pytest.mark.slow
 def test_more_seeds_for_a_finished_sweep_train_only_the_new_jobs(tmp_path):
     """seed=1,2 then seed=1,2,3 with the same sweep folder and resume=true: the 4 finished
     jobs are skipped, the 2 new ones train, and the report pools 3 seeds per cell. A

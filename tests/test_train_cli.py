@@ -71,6 +71,7 @@ def test_default_training_learns_and_reaches_wandb(tmp_path):
     assert len(list((run / "checkpoints").glob("best-*.ckpt"))) == 1
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(tmp_path):
     """Stopped after epoch 1 and resumed to 3 == 3 epochs at once: weights, metrics, folders."""
     (tmp_path / "a").mkdir()
@@ -151,6 +152,7 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert single == pytest.approx(ddp_miou, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_camvid_short_run_logs_all_classes(tmp_path):
     root = camvid_root()
     run_cli(
@@ -255,6 +257,7 @@ def test_resume_from_a_folder_that_is_not_a_run(tmp_path):
     assert f"resume={tmp_path}" in err and "overrides.yaml not found" in err
 
 
+@pytest.mark.slow
 def test_eval_of_a_missing_checkpoint(tmp_path):
     err = _fails(tmp_path, f"ckpt_path={tmp_path}/x.ckpt", cmd="seglab-eval")
     assert f"ckpt_path={tmp_path}/x.ckpt does not exist" in err

@@ -355,6 +355,7 @@ def test_unet_and_reseg_modules_train_with_their_optimizers():
         assert type(optimizer).__name__ == target
 
 
+@pytest.mark.slow
 def test_unet_and_reseg_jobs_in_a_sweep_report_and_predict(tmp_path):
     """Both as ablation variants of a small sweep; seglab-report rebuilds them for
     parameters and GFLOPs; seglab-predict writes full-size masks with each checkpoint."""

@@ -66,6 +66,7 @@ def test_voc_default_crop_is_deeplabs_321(tmp_path):
     assert dm.crop_size == (321, 321)
 
 
+@pytest.mark.slow
 def test_sbd_augmented_train_split(tmp_path):
     voc = write_voc(tmp_path, aug=5)
     dm = voc_datamodule(voc, "data.train_split=train_aug", "data.num_workers=0")

@@ -41,6 +41,7 @@ def yaml_run_id(run: Path) -> str:
     return yaml.safe_load((run / "run_info.yaml").read_text())["run_id"]
 
 
+@pytest.mark.slow
 def test_sweep_jobs_have_distinct_wandb_names(tmp_path):
     run_cli("seglab-train", "-m", *SMALL, "trainer=debug", "logger=wandb_csv",
             "model/head=fcn32s,fcn16s,fcn8s", cwd=tmp_path)  # fmt: skip
@@ -63,6 +64,7 @@ def test_job_names_from_swept_keys(tmp_path):
     assert sweep_job_name(["data.root=/x"], [], {"model"}) is None
 
 
+@pytest.mark.slow
 def test_resume_with_another_length_warns_or_fails_cleanly(tmp_path):
     run_cli("seglab-train", *SMALL, "logger=csv", "trainer.max_epochs=1", cwd=tmp_path)
     (run,) = run_dirs(tmp_path)
@@ -144,6 +146,7 @@ def flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_wandb_config_eval_runs_and_train_log_of_two_runs(tmp_path):
     """Two training runs that differ only by model/head (3 epochs, no progress bar), then
     seglab-eval on each one's last.ckpt: the W&B configs differ only where the choice

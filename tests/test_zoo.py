@@ -62,6 +62,7 @@ COMBINATIONS = {
 
 
 @pytest.mark.parametrize("model", MODELS + sorted(COMBINATIONS))
+@pytest.mark.slow
 def test_model_config_keeps_size_and_trains_a_step(model, tmp_path):
     torch.manual_seed(0)
     model, *extra = COMBINATIONS.get(model, [f"model={model}"])
@@ -192,6 +193,7 @@ def test_incompatible_head_and_backbone_say_why():
 
 
 # -- weights ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_vgg16_imagenet_file_loads_with_fc_layers_as_convs(tmp_path):
     torch.manual_seed(0)
     vgg = torchvision.models.vgg16(weights=None)
@@ -279,6 +281,7 @@ def test_test_time_flip_and_scales_average_probabilities():
 
 
 @pytest.mark.parametrize("experiment", ["ablation_all", "ablation_all_cpu", "ablation_fcn"])
+@pytest.mark.slow
 def test_every_ablation_variant_composes_and_runs(experiment):
     """Each job of the ablation experiments builds its model, at the experiment's sizes."""
     import re
