@@ -22,7 +22,7 @@ import argparse
 
 import torch
 
-from seglab.dev.bench_train import PAIRS, compare, fast_paths
+from seglab.dev.bench_train import PAIRS, Workload, compare, fast_paths
 
 
 def main() -> None:
@@ -47,12 +47,11 @@ def main() -> None:
     device = torch.device(args.device)
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True  # trainer.benchmark=true
-    sizes = {"size": args.size, "batch": args.batch, "steps": args.steps,
-             "repeats": args.repeats, "classes": args.classes}  # fmt: skip
+    work = Workload(tuple(args.size), args.batch, args.steps, args.repeats, args.classes)
     if args.fast_paths:
-        lines = fast_paths(args.fast_paths, device, compile=args.compile, **sizes)
+        lines = fast_paths(args.fast_paths, device, work, compile=args.compile)
     else:
-        lines = compare(args.models, device, **sizes)
+        lines = compare(args.models, device, work)
     for line in lines:
         print(line, flush=True)
 

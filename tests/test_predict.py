@@ -56,11 +56,11 @@ def test_bench_train_script_runs():
     """scripts/bench_train.py's table, in this process."""
     import torch
 
-    from seglab.dev.bench_train import compare
+    from seglab.dev.bench_train import Workload, compare
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the script's
-    lines = compare(["deeplabv3_mobilenet_v3_large"], device, size=(64, 64), batch=2, steps=1,
-                    repeats=1)  # fmt: skip
+    work = Workload(size=(64, 64), batch=2, steps=1, repeats=1)
+    lines = compare(["deeplabv3_mobilenet_v3_large"], device, work)
     line = [ln for ln in lines if ln.startswith("deeplabv3_mobilenet")][0]
     ratio = float(line.split()[3])
     assert 0.2 < ratio < 5  # same architecture: same order of speed

@@ -18,6 +18,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import astuple, dataclass
 
 import torch
 import torchvision
@@ -103,18 +104,24 @@ def fast_path_variants(device: torch.device, compile: bool) -> dict[str, tuple]:
     return variants
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What every timed net trains on: input size, batch, steps per repeat, repeats and
+    classes (the same for all nets of one table)."""
+
+    size: tuple[int, ...] = (256, 256)
+    batch: int = 4
+    steps: int = 3
+    repeats: int = 3
+    classes: int = 21
+
+
 def fast_paths(
-    model: str,
-    device: torch.device,
-    size: Sequence[int] = (256, 256),
-    batch: int = 4,
-    steps: int = 3,
-    repeats: int = 3,
-    classes: int = 21,
-    compile: bool = False,
+    model: str, device: torch.device, work: Workload = Workload(), compile: bool = False
 ) -> Iterator[str]:
     """fp32 against each fast path, one model, alternating in every repeat: the table's
     lines."""
+    size, batch, steps, repeats, classes = astuple(work)
     x = torch.randn(batch, 3, *size, device=device)
     y = torch.randint(0, classes, (batch, *size), device=device)
     runs = {}
@@ -142,16 +149,9 @@ def fast_paths(
         yield f"  {name:38s} {rate:8.2f} {rate / base:7.2f}x"
 
 
-def compare_pair(
-    name: str,
-    device: torch.device,
-    size: Sequence[int],
-    batch: int,
-    steps: int,
-    repeats: int,
-    classes: int,
-) -> str:
+def compare_pair(name: str, device: torch.device, work: Workload) -> str:
     """One pair timed alternately: its row of the table."""
+    size, batch, steps, repeats, classes = astuple(work)
     torch.manual_seed(0)
     nets = {
         "seglab": seglab_net(name, classes).to(device).train(),
@@ -179,20 +179,14 @@ def compare_pair(
 
 
 def compare(
-    models: Sequence[str],
-    device: torch.device,
-    size: Sequence[int] = (256, 256),
-    batch: int = 4,
-    steps: int = 3,
-    repeats: int = 3,
-    classes: int = 21,
+    models: Sequence[str], device: torch.device, work: Workload = Workload()
 ) -> Iterator[str]:
     """seglab against torchvision, pair by pair: the table's lines, one per pair as it
     is timed."""
-    size = tuple(size)
+    size, batch, steps, repeats, _ = astuple(work)
     yield (f"device {device}, input {size}, batch {batch}, {steps} steps x "
            f"{repeats} repeats, torch threads {torch.get_num_threads()}")  # fmt: skip
     yield (f"{'model':34s} {'seglab img/s':>12s} {'tv img/s':>9s} {'ratio':>6s} "
            f"{'GFLOPs/img':>10s} {'peak MB (sl/tv)':>16s}")  # fmt: skip
     for name in models:
-        yield compare_pair(name, device, size, batch, steps, repeats, classes)
+        yield compare_pair(name, device, work)
