@@ -69,15 +69,13 @@ def _tier_is_honest(cmd: str, args: tuple[str, ...]) -> None:
         )
 
 
-# the console entry points (pyproject.toml [project.scripts]) and the modules they call
-ENTRY_POINTS = {
-    "seglab-train": "seglab.cli.train",
-    "seglab-eval": "seglab.cli.evaluate",
-    "seglab-predict": "seglab.cli.predict",
-    "seglab-export": "seglab.cli.export",
-    "seglab-report": "seglab.cli.report",
-    "seglab-data": "seglab.cli.data",
-}
+def entry_point(cmd: str):
+    """The function a console script (``seglab-train`` …) calls, as installed
+    (``[project.scripts]`` in pyproject.toml)."""
+    from importlib.metadata import entry_points
+
+    (found,) = entry_points(group="console_scripts", name=cmd)
+    return found.load()
 
 
 def run_cli(
@@ -127,13 +125,18 @@ def _run_process(cmd, args, cwd, check, timeout, env) -> subprocess.CompletedPro
     return proc
 
 
+# the loggers a run reconfigures (Hydra: the root; seglab.run.config.route_lightning_logs:
+# Lightning's; seglab-data: a filter on seglab's)
+_LOGGERS = ("", "seglab", "lightning", "lightning.pytorch", "lightning.fabric")
+
+
 def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subprocess.CompletedProcess:
     """The entry point's ``main`` with ``sys.argv`` set, in ``cwd``, its output captured;
     everything a process would have of its own (environment, working folder, signal
-    handlers, logging, torch's global settings and RNGs, the process token in folder
-    names) is given a fresh start and put back afterwards."""
+    handlers, loggers, torch's global settings and RNGs, the process token in folder
+    names, the once-per-process recipe warnings, Hydra's and W&B's current run, a DDP
+    rank) starts fresh and is put back afterwards."""
     import contextlib
-    import importlib
     import io
     import logging
     import random
@@ -142,18 +145,22 @@ def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subproce
     import traceback
 
     import torch
+    import wandb
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from lightning.pytorch.utilities import rank_zero_only
     from omegaconf import OmegaConf
 
     from seglab.cluster import signals as stop_signals
     from seglab.run import records
+    from seglab.training import recipe_checks
 
-    main = importlib.import_module(ENTRY_POINTS[cmd]).main
+    main = entry_point(cmd)
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
     saved_signals = {s: signal.getsignal(s) for s in handled}
-    root = logging.getLogger()
-    saved_logging = (root.handlers[:], root.level)
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
+    saved_loggers = [(lg.handlers[:], lg.filters[:], lg.level, lg.propagate) for lg in loggers]
     saved_torch = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
@@ -163,6 +170,8 @@ def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subproce
         np.random.get_state(),
         random.getstate(),
     )
+    saved_rank, saved_warned = rank_zero_only.rank, set(recipe_checks._warned)
+    recipe_checks._warned.clear()
     # a new process gets a new token (run folders, W&B ids): two runs in one folder and
     # second stay apart, as two processes would
     records._PROCESS_TOKEN = secrets.token_hex(3)
@@ -178,10 +187,17 @@ def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subproce
             try:
                 main()
             except SystemExit as exc:
+                if isinstance(exc.code, str):  # what the interpreter prints for it
+                    err.write(exc.code + "\n")
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except KeyboardInterrupt:
+                raise
             except BaseException:  # what the interpreter would print before exiting 1
                 err.write(traceback.format_exc())
                 code = 1
+            finally:
+                if wandb.run is not None:  # a process's exit would close it
+                    wandb.finish(exit_code=code or 1)
     finally:
         os.chdir(saved_cwd)
         sys.argv = saved_argv
@@ -190,11 +206,13 @@ def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subproce
         for s, handler in saved_signals.items():
             signal.signal(s, handler)
         stop_signals._received = None
-        for handler in root.handlers:
-            if handler not in saved_logging[0]:
-                handler.close()
-        root.handlers[:] = saved_logging[0]
-        root.setLevel(saved_logging[1])
+        for lg, (handlers, filters, level, propagate) in zip(loggers, saved_loggers):
+            for handler in lg.handlers:
+                if handler not in handlers:
+                    handler.close()
+            lg.handlers[:], lg.filters[:] = handlers, filters
+            lg.setLevel(level)
+            lg.propagate = propagate
         deterministic, warn_only, threads, precision, rng, np_rng, py_rng = saved_torch
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.set_num_threads(threads)
@@ -202,6 +220,12 @@ def _run_in_process(cmd: str, args: tuple[str, ...], cwd: Path, env) -> subproce
         torch.set_rng_state(rng)
         np.random.set_state(np_rng)
         random.setstate(py_rng)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        rank_zero_only.rank = saved_rank
+        recipe_checks._warned.clear()
+        recipe_checks._warned.update(saved_warned)
+        HydraConfig.instance().cfg = None
         GlobalHydra.instance().clear()
     return subprocess.CompletedProcess([cmd, *args], code, out.getvalue(), err.getvalue())
 

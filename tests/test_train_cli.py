@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 
 import pytest
@@ -190,36 +188,13 @@ def test_two_runs_in_the_same_second_get_their_own_folders(tmp_path):
 
 
 # -- errors a user can cause: one clear message, no traceback --------------------------------
-_ENTRY_POINTS = {"seglab-train": "seglab.cli.train", "seglab-eval": "seglab.cli.evaluate"}
-
-
 def _fails(tmp_path, *args, cmd="seglab-train"):
-    """The command's ``main`` run in this process (as its console script calls it, in
-    ``tmp_path``): exit status 2 and its stderr. In-process saves the ~8 s of imports a
-    new process costs (suite time); an error that is not reported as one line would
-    escape as an exception and fail the test, as a traceback would in a shell."""
-    import contextlib
-    import importlib
-    import io
-
-    main = importlib.import_module(_ENTRY_POINTS[cmd]).main
-    err, out = io.StringIO(), io.StringIO()
-    argv, cwd = sys.argv, os.getcwd()
-    try:
-        os.chdir(tmp_path)
-        sys.argv = [cmd, *args]
-        with (
-            contextlib.redirect_stderr(err),
-            contextlib.redirect_stdout(out),
-            pytest.raises(SystemExit) as exit_info,
-        ):
-            main()
-    finally:
-        sys.argv = argv
-        os.chdir(cwd)
-    assert exit_info.value.code == 2, err.getvalue()[-3000:]
-    assert "Traceback" not in err.getvalue() + out.getvalue()
-    return err.getvalue()
+    """The command in this process (``conftest.run_cli``, in ``tmp_path``): exit status 2
+    and its stderr, one message without a traceback."""
+    proc = run_cli(cmd, *args, cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    return proc.stderr
 
 
 # unknown keys and options, bad values: tests/test_bad_overrides.py (in-process corpus)

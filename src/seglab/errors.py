@@ -38,8 +38,11 @@ def require(
     install it (``error``: the kind of error a missing one is, e.g. ``DataError``)."""
     try:
         return importlib.import_module(module)
-    except ImportError:
+    except ImportError as exc:
         package = module.split(".")[0]
-        raise error(
-            f"{needed_by} needs the '{package}' package, which is not installed: {install}"
-        ) from None
+        if exc.name is not None and not module.startswith(exc.name):  # installed, broken
+            raise error(
+                f"{needed_by}: '{module}' is installed but does not import ({exc})"
+            ) from None
+        missing = f"{needed_by} needs the '{package}' package, which is not installed"
+        raise error(f"{missing}: {install}") from None

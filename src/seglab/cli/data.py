@@ -3,7 +3,10 @@ before a long run does. Composes the data config exactly as ``seglab-train`` wou
 every sample of each split once (without augmentation, ``seglab.data.statistics``) and
 prints counts, image sizes, missing or unreadable files, the class pixel histogram, then
 the training split's mean / std and median-frequency class weights; ``--write`` saves a
-data config with them."""
+data config with them.
+
+``seglab-data download voc <folder> [--sbd]``: Pascal VOC 2012 (and SBD's augmented
+labels with ``train_aug.txt``) where there is internet (``scripts/download_voc.py``)."""
 
 from __future__ import annotations
 
@@ -146,8 +149,9 @@ def inspect(overrides: list[str], write: str | None, console: Console) -> dict[s
     return {"splits": splits, "weights": weights, "mean": mean, "std": std}
 
 
-def download(dataset: str, root: str, sbd: bool, console: Console) -> None:
-    """``seglab-data download voc <folder> [--sbd]``: the data set where there is internet."""
+def download_voc(root: str, sbd: bool, console: Console) -> None:
+    """``seglab-data download voc <folder> [--sbd]``: VOC 2012 (and SBD) where there is
+    internet."""
     path, train_aug = fetch_voc(root, sbd)
     if train_aug is not None:
         console.print(f"SBD's augmented labels are in {path}: train_aug lists {train_aug} images")
@@ -158,7 +162,7 @@ def download(dataset: str, root: str, sbd: bool, console: Console) -> None:
 def run(args: argparse.Namespace) -> None:
     console = Console(soft_wrap=True)
     if args.command == "download":
-        download(args.dataset, args.root, args.sbd, console)
+        download_voc(args.root, args.sbd, console)  # the one data set it fetches: voc
     else:
         inspect(args.overrides, args.write, console)
 
@@ -167,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     parser = argparse.ArgumentParser(
         prog="seglab-data",
-        description="Check a data set as training would read it, and write its data config.",
+        description="Check a data set as training would read it and write its data config "
+        "(inspect), or fetch one (download).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
@@ -190,8 +195,16 @@ def main(argv: list[str] | None = None) -> None:
     # warnings (files left out with data.on_bad_sample=skip) on stderr; errors are the
     # one `seglab: error:` line reports_errors prints
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("seglab").addFilter(lambda record: record.levelno < logging.ERROR)
-    run(args)
+    seglab_log = logging.getLogger("seglab")
+    seglab_log.addFilter(_below_error)
+    try:
+        run(args)
+    finally:  # the filter is this command's, not the process's
+        seglab_log.removeFilter(_below_error)
+
+
+def _below_error(record: logging.LogRecord) -> bool:
+    return record.levelno < logging.ERROR
 
 
 if __name__ == "__main__":

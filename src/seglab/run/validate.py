@@ -202,7 +202,10 @@ def _is_tuple(rule: Any) -> bool:
 
 
 def check(cfg: DictConfig | Mapping[str, Any]) -> None:
-    """Raise ``ConfigError`` at the first key whose value the schema rejects."""
+    """Raise ``ConfigError`` at the first key whose value the schema rejects, or whose
+    ``_target_`` names a module that has moved (a config of the user's own, written for
+    an earlier version)."""
+    _check_targets(cfg)
     for key, adapter in _ADAPTERS.items():
         value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_resolution_failure=False)
         if value is _ABSENT:
@@ -213,6 +216,24 @@ def check(cfg: DictConfig | Mapping[str, Any]) -> None:
             adapter.validate_python(value)
         except ValidationError as exc:
             raise ConfigError(_explain(key, value, exc)) from None
+
+
+def _check_targets(node: Any, path: str = "") -> None:
+    from seglab.run.restore import moved_target
+
+    if OmegaConf.is_config(node):
+        node = OmegaConf.to_container(node, resolve=False)
+    if not isinstance(node, (Mapping, list)):
+        return
+    for key, value in node.items() if isinstance(node, Mapping) else enumerate(node):
+        where = f"{path}.{key}" if path else str(key)
+        if key == "_target_" and isinstance(value, str) and moved_target(value) != value:
+            raise ConfigError(
+                f"{where}={value}: that module moved; use {moved_target(value)} "
+                "(seglab.run.restore.MOVED_MODULES lists the moves)"
+            )
+        if isinstance(value, (Mapping, list)):
+            _check_targets(value, where)
 
 
 # flags after which Hydra does something else than run the config (print it, help …), or
