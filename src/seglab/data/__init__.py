@@ -1,4 +1,8 @@
-"""Data sets and LightningDataModules."""
+"""Data: the data sets' LightningDataModules (exported here: the configs' ``_target_``s),
+their base (``datamodule``), list files and folders (``lists``, ``folder``), samples
+(``dataset``), label encodings (``labels``), augmentation (``augment``), samplers
+(``sampling``), input spaces (``input_space``), class tables (``classes``) and
+``seglab-data``'s statistics (``statistics``)."""
 
 from seglab.data.ade20k import ADE20KDataModule
 from seglab.data.camvid import CamVidDataModule
