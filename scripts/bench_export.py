@@ -10,110 +10,17 @@ TorchScript (``torch.jit.freeze``: BN folded into convolutions), ONNX Runtime wi
 graph optimisations and with all of them (its default). The backends alternate within
 each repeat, so a busy machine slows all of them alike; prints the median img/s and the
 ratio to eager fp32. ``--small``: VGG and U-Net at 1/8 width (the CPU recipe's nets).
+The bench is ``seglab.dev.bench_export``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
-import time
-import warnings
-from collections.abc import Callable
-from pathlib import Path
 
-import numpy as np
 import torch
 
-import seglab
-from seglab.deploy.formats import EXPORT_EXTRA, export_onnx, export_torchscript, read_torchscript
-from seglab.deploy.metadata import MARKER
-from seglab.deploy.onnx_runtime import session_options
-from seglab.dev.export_parity import build
-from seglab.errors import require
-
-MODELS = {
-    "fcn8s": ["model=fcn8s"],
-    "deeplabv3_resnet50": ["model=deeplabv3_resnet50_torchvision"],
-    "unet": ["model=unet"],
-}
-BACKENDS = ["eager", "eager channels_last", "torchscript", "torchscript frozen",
-            "onnxruntime (no graph opt.)", "onnxruntime (all graph opt., default)"]  # fmt: skip
-
-
-def runners(net: torch.nn.Module, example: torch.Tensor, tmp: Path, threads: int) -> dict:
-    """backend name → a function of a float pixel batch (numpy) that runs it once."""
-    ort = require("onnxruntime", "bench_export.py", EXPORT_EXTRA)
-    meta = {MARKER: seglab.__version__, "sizes": {"min_side": 1}}
-    export_onnx(net, tmp / "m.onnx", example, True, meta)
-    export_torchscript(net, tmp / "m.pt", example, True, meta)
-    traced, _ = read_torchscript(tmp / "m.pt")
-    frozen = torch.jit.freeze(traced.eval())
-    nhwc = build_nhwc(net)
-    sessions = {
-        level: ort.InferenceSession(
-            str(tmp / "m.onnx"),
-            session_options(ort, optimize, threads),
-            providers=["CPUExecutionProvider"],
-        )
-        for level, optimize in (("none", False), ("all", True))
-    }
-
-    def torch_fn(module: Callable) -> Callable:
-        def run(pixels: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return module(torch.from_numpy(pixels)).numpy()
-
-        return run
-
-    def ort_fn(session) -> Callable:
-        return lambda pixels: session.run(None, {"pixels": pixels})[0]
-
-    return dict(zip(BACKENDS, [torch_fn(net), torch_fn(nhwc), torch_fn(traced),
-                               torch_fn(frozen), ort_fn(sessions["none"]),
-                               ort_fn(sessions["all"])], strict=True))  # fmt: skip
-
-
-def build_nhwc(net: torch.nn.Module) -> Callable:
-    import copy
-
-    clone = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    return lambda x: clone(x.contiguous(memory_format=torch.channels_last))
-
-
-def bench(
-    model: str, size: tuple[int, int], batches: list[int], args
-) -> tuple[dict[int, dict], dict[str, float]]:
-    """batch → backend → img/s, and each backend's max |Δ| / max |eager| on the first
-    batch; the files are written once per size (batch is dynamic)."""
-    net = build(MODELS[model], args.small)
-    rng = np.random.default_rng(0)
-    speeds, differences = {}, {}
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        example = torch.from_numpy((rng.random((2, 3, *size)) * 255).astype(np.float32))
-        run = runners(net, example, Path(tmp), args.threads)
-        for batch in batches:
-            pixels = (rng.random((batch, 3, *size)) * 255).astype(np.float32)
-            outputs = {}
-            for name, fn in run.items():  # warm-up: allocations, oneDNN caches, JIT passes
-                for _ in range(max(1, args.warmup)):
-                    outputs[name] = fn(pixels)
-            if not differences:  # is each fast path exact? (same pixels, same weights)
-                scale = np.abs(outputs["eager"]).max()
-                differences = {
-                    name: float(np.abs(out - outputs["eager"]).max() / scale)
-                    for name, out in outputs.items()
-                }
-            times: dict[str, list[float]] = {name: [] for name in run}
-            for _ in range(args.repeats):
-                for name, fn in run.items():
-                    start = time.perf_counter()
-                    fn(pixels)
-                    times[name].append(time.perf_counter() - start)
-            speeds[batch] = {name: batch / statistics.median(t) for name, t in times.items()}
-    return speeds, differences
+from seglab.dev.bench_export import MODELS, report
 
 
 def main() -> int:
@@ -126,28 +33,10 @@ def main() -> int:
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, img/s (ratio to eager fp32)")
-    print("| model | size | batch | " + " | ".join(BACKENDS) + " |")
-    print("|---|---|---|" + "---|" * len(BACKENDS))
-    parities = []
-    for model in args.models:
-        for size_text in args.sizes:
-            size = tuple(int(v) for v in size_text.split("x"))
-            speeds_by_batch, differences = bench(model, size, args.batches, args)
-            parities.append((model, size_text, differences))
-            for batch, speeds in speeds_by_batch.items():
-                base = speeds["eager"]
-                cells = [f"{speeds[b]:.2f} ({speeds[b] / base:.2f}×)" for b in BACKENDS]
-                print(
-                    f"| {model} | {size_text} | {batch} | " + " | ".join(cells) + " |", flush=True
-                )
-    print("\nmax |Δ| / max |eager fp32| of each backend's scores (first batch)")
-    print("| model | size | " + " | ".join(BACKENDS[1:]) + " |")
-    print("|---|---|" + "---|" * (len(BACKENDS) - 1))
-    for model, size_text, differences in parities:
-        cells = [f"{differences[b]:.1e}" for b in BACKENDS[1:]]
-        print(f"| {model} | {size_text} | " + " | ".join(cells) + " |")
+    lines = report(args.models, args.sizes, args.batches, repeats=args.repeats,
+                   warmup=args.warmup, small=args.small, threads=args.threads)  # fmt: skip
+    for line in lines:
+        print(line, flush=True)
     return 0
 
 

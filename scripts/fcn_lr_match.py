@@ -20,51 +20,14 @@ gradient) and one generated image, one SGD step under each convention:
 
 It prints the ratios (1 everywhere but conv1_1's weights, whose input is 255 · std
 smaller) and the learning rates for an image of ``--pixels`` labelled pixels (VOC's
-typical 500 x 375 image: 187,500).
+typical 500 x 375 image: 187,500). The measurement is ``seglab.dev.fcn_lr_match``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import time
 
-import numpy as np
-import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from torch.nn import functional as F
-
-from seglab.data.input_space import CAFFE_MEAN_BGR, IMAGENET_STD, input_space
-from seglab.data.synthetic import make_sample
-from seglab.run.config import config_dir
-from seglab.run.resolvers import register_resolvers
-
-CAFFE_LR = {"fcn32s": 1e-10, "fcn16s": 1e-12, "fcn8s": 1e-14, "fcn8s_atonce": 1e-10}
-WEIGHT_DECAY = 5e-4
-
-
-def build_fcn32s(num_classes: int = 21):
-    register_resolvers()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=["model=fcn32s", "data=voc"])
-    net = instantiate(cfg.model.net)
-    torch.nn.init.normal_(net.head.score.weight, std=0.01)  # zero-initialised in the paper
-    return net.eval()  # no dropout: both steps see the same network
-
-
-def sgd_step(net, x, y, lr: float, wd: float, summed: bool) -> dict[str, float]:
-    """Relative update |Δw| / |w| per parameter after one SGD step (no momentum yet)."""
-    net.zero_grad()
-    logits = net(x)
-    loss = F.cross_entropy(logits, y, ignore_index=255, reduction="sum" if summed else "mean")
-    loss.backward()
-    steps = {}
-    for name, p in net.named_parameters():
-        if p.requires_grad and p.grad is not None:
-            norm = p.detach().norm()  # relative to the weights; absolute where they are 0
-            steps[name] = float((lr * (p.grad + wd * p.detach())).norm() / (norm if norm else 1))
-    return steps
+from seglab.dev.fcn_lr_match import report
 
 
 def main() -> None:
@@ -72,51 +35,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=[188, 250])
     parser.add_argument("--pixels", type=int, default=187_500)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    raw_np, label_np = make_sample(1, tuple(args.size), 5)  # classes 0-4 of 21
-    label_np = label_np.copy()
-    label_np[:4] = 255  # a void band, as VOC's object borders
-    raw = torch.from_numpy(raw_np)[None]
-    y = torch.from_numpy(label_np).long()[None]
-    n_valid = int((y != 255).sum())
-
-    caffe = input_space("caffe_bgr255")
-    rgb_mean = [m / 255.0 for m in CAFFE_MEAN_BGR[::-1]]  # Caffe's mean pixel, RGB / 255
-    tv = input_space("rgb_imagenet", mean=rgb_mean, std=IMAGENET_STD)
-    net_caffe = build_fcn32s()
-    net_tv = copy.deepcopy(net_caffe)
-    conv1 = net_tv.backbone.stages[0][0]
-    scale = torch.tensor([255.0 * s for s in IMAGENET_STD]).view(1, 3, 1, 1)
-    with torch.no_grad():
-        conv1.weight.copy_(net_caffe.backbone.stages[0][0].weight.flip(1) * scale)
-        same = (net_caffe(caffe.normalize(raw)) - net_tv(tv.normalize(raw))).abs().max()
-        top = net_caffe(caffe.normalize(raw)).abs().max()
-    print(f"image {args.size[0]}x{args.size[1]}, {n_valid} labelled pixels; same function in "
-          f"both conventions: max |Δ logits| / max |logits| = {float(same / top):.2e}")  # fmt: skip
-
-    lr_caffe = CAFFE_LR["fcn32s"]
-    step_caffe = sgd_step(net_caffe, caffe.normalize(raw), y, lr_caffe, WEIGHT_DECAY, True)
-    lr_tv = lr_caffe * n_valid
-    step_tv = sgd_step(net_tv, tv.normalize(raw), y, lr_tv, WEIGHT_DECAY / n_valid, False)
-    print(f"\nrelative step, torchvision (lr {lr_tv:.3g}, decay {WEIGHT_DECAY / n_valid:.3g}, "
-          f"averaged loss) / Caffe (lr {lr_caffe:g}, decay {WEIGHT_DECAY:g}, summed)")  # fmt: skip
-    ratios = {k: step_tv[k] / step_caffe[k] for k in step_caffe if step_caffe[k] > 0}
-    for name, ratio in ratios.items():
-        print(f"  {name:32s} {ratio:10.4f}")
-    others = [r for k, r in ratios.items() if k != "backbone.stages.0.0.weight"]
-    print(f"all but conv1_1's weights: ratio {min(others):.4f} .. {max(others):.4f} "
-          f"(median {np.median(others):.4f}); conv1_1 weights "
-          f"{ratios['backbone.stages.0.0.weight']:.2e} (1 / (255 std)^2 = "
-          f"{1 / float((scale**2).mean()):.2e})")  # fmt: skip
-    print(f"\nlearning rates for the averaged loss at {args.pixels} labelled pixels per image "
-          "(lr_caffe x N, weight decay 5e-4 / N):")  # fmt: skip
-    for model, lr in CAFFE_LR.items():
-        print(
-            f"  {model:13s} lr {lr * args.pixels:.3g}  "
-            f"weight_decay {WEIGHT_DECAY / args.pixels:.3g}"
-        )
-    print(f"({time.perf_counter() - start:.0f} s)")
+    for line in report(args.size, args.pixels):
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import pytest
 import torch
 import yaml
 from conftest import csv_rows, run_cli, write_segnet_layout
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
@@ -23,8 +22,7 @@ from seglab.errors import ConfigError
 from seglab.reporting.cells import group_by_seed
 from seglab.reporting.jobs import read_job
 from seglab.reporting.replication import comparisons
-from seglab.run.config import config_dir
-from seglab.run.resolvers import register_resolvers
+from seglab.run.config import compose_config, config_dir
 from seglab.run.sweeps import previous_job
 
 CAMVID_ARGS = dict(name="camvid", num_classes=11, ignore_index=11, mean=[0.5] * 3,
@@ -32,9 +30,7 @@ CAMVID_ARGS = dict(name="camvid", num_classes=11, ignore_index=11, mean=[0.5] * 
 
 
 def compose_cfg(*overrides: str):
-    register_resolvers()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", overrides)
 
 
 # best val mIoU per (model, seed), val + CRF at the best epoch, test: chosen so the

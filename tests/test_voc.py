@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
 from seglab.data.voc import download_sbd_aug, download_voc2012, write_train_aug_list
 from seglab.errors import DataError
-from seglab.run.config import config_dir
-from seglab.run.resolvers import register_resolvers
+from seglab.run.config import compose_config
 
 
 def write_voc(root, train=3, val=2, aug=4):
@@ -43,9 +41,7 @@ def write_voc(root, train=3, val=2, aug=4):
 
 
 def voc_datamodule(root, *overrides):
-    register_resolvers()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("train", overrides=["data=voc", f"data.root={root}", *overrides])
+    cfg = compose_config("train", ["data=voc", f"data.root={root}", *overrides])
     return instantiate(cfg.data)
 
 

@@ -10,7 +10,6 @@ import lightning as L
 import pytest
 import torch
 import torchvision
-from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import open_dict
@@ -20,17 +19,14 @@ from seglab.errors import SeglabError
 from seglab.models import VGG16, ResNet, Segmenter
 from seglab.models.heads import DeepLabV3Head, FCNHead
 from seglab.models.weights import from_torchvision, init_from_checkpoint
-from seglab.run.config import config_dir
-from seglab.run.resolvers import register_resolvers
+from seglab.run.config import compose_config, config_dir
 
 MODELS = sorted(p.stem for p in (Path(config_dir()) / "model").glob("*.yaml") if p.stem[0] != "_")
 VOC = [f"class{i}" for i in range(21)]
 
 
 def compose_cfg(*overrides: str):
-    register_resolvers()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", overrides)
 
 
 def build_net(model: str, *overrides: str, num_classes: int = 21):

@@ -15,19 +15,23 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from seglab.models.size import network_size
 from seglab.run.config import compose_config
+from seglab.training.module import SegmentationModule
 
 MODES = {"fp32": (False, False), "bf16": (True, False), "cl": (False, True),
          "bf16+cl": (True, True)}  # fmt: skip
 
 
-def build(experiment: str, variant: str, extra: Sequence[str], channels_last: bool | None = None):
+def build(
+    experiment: str, variant: str, extra: Sequence[str], channels_last: bool | None = None
+) -> tuple[DictConfig, SegmentationModule, torch.optim.Optimizer]:
     """``(cfg, module, optimizer)`` of one variant (``channels_last``: None, the
     experiment's own setting)."""
     cfg = compose_config(
@@ -51,7 +55,16 @@ def build(experiment: str, variant: str, extra: Sequence[str], channels_last: bo
     return cfg, module, optimizer
 
 
-def seconds(module, optimizer, x, y, steps: int, bf16: bool = False) -> float:
+def seconds(
+    module: SegmentationModule,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    bf16: bool = False,
+) -> float:
+    """Seconds for ``steps`` training steps of ``module`` (``bf16``: under autocast, as
+    Lightning's ``bf16-mixed``)."""
     module.train()
     start = time.perf_counter()
     for _ in range(steps):
@@ -104,7 +117,9 @@ def report(
         yield f"{v:10} {r:8.2f} {r / first:7.2f} {params / 1e6:11.2f} {gflops:11.2f}"
 
 
-def _modes_table(rate: dict, variants: Sequence[str], modes: Sequence[str]) -> Iterator[str]:
+def _modes_table(
+    rate: Mapping[tuple[str, str], float], variants: Sequence[str], modes: Sequence[str]
+) -> Iterator[str]:
     head = "".join(f" {m + ' img/s':>13}" for m in modes)
     ratios = "".join(f" {m + ' ×':>10}" for m in modes[1:])
     yield f"{'variant':12}{head}{ratios}"

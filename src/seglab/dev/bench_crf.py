@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -21,8 +21,9 @@ from seglab.crf import DenseCRF, TorchDenseCRF
 from seglab.data.lists import PairedDataset, list_pairs
 
 
-def fake_inputs(data_root: str, frames: int):
-    """``frames`` CamVid val frames (``raw``) with smooth random probabilities."""
+def fake_inputs(data_root: str, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``frames`` CamVid val frames with smooth random probabilities: ``(probs
+    N×11×360×480, raw N×360×480×3)``."""
     ds = PairedDataset(
         list_pairs(Path(data_root), "val.txt", "val", "valannot"),
         num_classes=11,
@@ -38,7 +39,12 @@ def fake_inputs(data_root: str, frames: int):
     return logits.softmax(1), raw
 
 
-def timed(crf, probs, raw, repeats: int) -> float:
+def timed(
+    crf: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    probs: torch.Tensor,
+    raw: torch.Tensor,
+    repeats: int,
+) -> float:
     """Milliseconds per image of ``crf`` (after one warm-up call)."""
     crf(probs, raw)  # warm-up: worker pool start, allocations
     if probs.is_cuda:

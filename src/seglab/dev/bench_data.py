@@ -5,14 +5,15 @@ collate), for ``scripts/bench_data.py``: compare with the model's training img/s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from hydra.utils import instantiate
 
 from seglab.run.config import compose_config
 
 
-def loader_rate(loader, batches: int) -> float:
+def loader_rate(loader: Iterable[dict[str, Any]], batches: int) -> float:
     """Images per second over ``batches`` batches, after the first (worker start-up is
     not throughput); the loader restarts when it runs out."""
     it = iter(loader)

@@ -37,6 +37,8 @@ PAIRS = {
 
 
 def seglab_net(name: str, classes: int) -> torch.nn.Module:
+    """seglab's network of the model config ``name`` with ``classes`` classes
+    (untrained)."""
     cfg = compose_config("train", [f"model={name}"])
     with open_dict(cfg):
         cfg.data.num_classes = classes
@@ -51,13 +53,25 @@ def torchvision_net(name: str, classes: int) -> torch.nn.Module:
     return build(weights=None, weights_backbone=None, num_classes=classes, aux_loss=aux)
 
 
-def outputs(out) -> tuple[torch.Tensor, torch.Tensor | None]:
+def outputs(
+    out: torch.Tensor | dict[str, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A net's main and auxiliary scores (torchvision's nets return a dict, seglab's a
+    tensor: no auxiliary)."""
     if isinstance(out, dict):
         return out["out"], out.get("aux")
     return out, None
 
 
-def train_steps(net, opt, x, y, steps: int, dtype: torch.dtype | None = None, scaler=None) -> float:
+def train_steps(
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    dtype: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> float:
     """Seconds for ``steps`` training steps (synchronised on a GPU); ``dtype``: autocast
     as Lightning's ``bf16-mixed`` / ``16-mixed`` (with a grad scaler) do."""
     if x.is_cuda:
@@ -82,7 +96,8 @@ def train_steps(net, opt, x, y, steps: int, dtype: torch.dtype | None = None, sc
     return time.perf_counter() - start
 
 
-def gflops(net, size, device) -> float:
+def gflops(net: torch.nn.Module, size: Sequence[int], device: torch.device) -> float:
+    """Forward GFLOPs of ``net`` on one image of ``size`` (torch's FlopCounterMode)."""
     net.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.randn(1, 3, *size, device=device))
@@ -90,7 +105,9 @@ def gflops(net, size, device) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def fast_path_variants(device: torch.device, compile: bool) -> dict[str, tuple]:
+def fast_path_variants(
+    device: torch.device, compile: bool
+) -> dict[str, tuple[torch.dtype | None, bool, bool]]:
     """name → (autocast dtype, channels_last, compiled) of the fast paths ``device`` has."""
     variants = {"fp32": (None, False, False), "channels_last": (None, True, False)}
     if device.type == "cuda" or torch.backends.mkldnn.is_available():

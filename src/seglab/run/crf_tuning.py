@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import datetime
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import yaml
 from omegaconf import OmegaConf
 
 from seglab.crf import DenseCRF, TorchDenseCRF
-from seglab.run.checkpoints import load_checkpoint
 from seglab.run.config import config_dir
 from seglab.run.restore import restore
 from seglab.training.metrics import SegMetrics
@@ -40,15 +39,29 @@ KEYS = ("iterations", "gaussian_weight", "gaussian_sxy", "bilateral_weight", "bi
         "bilateral_srgb")  # fmt: skip
 
 
+class Inputs(NamedTuple):
+    """What the CRF is tuned on: a split's frames and the model's probabilities, with
+    the checkpoint's held-out frames (``holdout``: its run's ``data.holdout_frames`` and
+    ``data.holdout_seed``, for the written config's header)."""
+
+    probs: torch.Tensor  # N×C×H×W
+    raw: torch.Tensor  # N×H×W×3
+    mask: torch.Tensor  # N×H×W
+    class_names: list[str]
+    ignore_index: int
+    holdout: dict[str, Any]
+
+
 def load_inputs(
     ckpt: str, data_root: str | None, frames: int, cache: str | None, split: str = "val"
-):
+) -> Inputs:
     """A split's frames (val, or the train frames a run held out: ``train_holdout``) and
     the trained model's softmax probabilities, cached on disk when ``cache`` is given
-    (computed once, as DeepLab tuned from saved logits):
-    ``(probs N×C×H×W, raw N×H×W×3, mask N×H×W, class_names, ignore_index)``."""
+    (computed once, as DeepLab tuned from saved logits); the checkpoint is read once."""
     if cache and Path(cache).is_file():
-        return torch.load(cache, weights_only=False)
+        cached = torch.load(cache, weights_only=False)
+        if len(cached) == len(Inputs._fields):  # a cache of an older seglab is recomputed
+            return Inputs(*cached)
     patch = OmegaConf.create({"root": data_root} if data_root else {})
     restored = restore(ckpt, patch)
     module, data = restored.model, restored.data
@@ -65,13 +78,18 @@ def load_inputs(
                 for i in range(0, len(samples), 4)
             ]
         )
-    out = (probs, batch["raw"], batch["mask"], data.class_names, data.ignore_index)
+    run_data = restored.train_cfg.data
+    holdout = {key: run_data.get(key) for key in ("holdout_frames", "holdout_seed")}
+    out = Inputs(
+        probs, batch["raw"], batch["mask"], list(data.class_names), data.ignore_index, holdout
+    )
     if cache:
-        torch.save(out, cache)
+        torch.save(tuple(out), cache)
     return out
 
 
-def miou(pred, mask, classes, ignore) -> float:
+def miou(pred: torch.Tensor, mask: torch.Tensor, classes: int, ignore: int) -> float:
+    """The mIoU of predicted labels against ``mask``."""
     m = SegMetrics(classes, ignore)
     m.update(pred, mask)
     return float(m.compute()["mIoU"])
@@ -83,7 +101,17 @@ def shipped_settings(crf: str) -> dict[str, float]:
     return {k: config[k] for k in KEYS if k in config}
 
 
-def score(kind: str, params: dict, probs, raw, mask, classes, ignore) -> float:
+def score(
+    kind: str,
+    params: dict[str, Any],
+    probs: torch.Tensor,
+    raw: torch.Tensor,
+    mask: torch.Tensor,
+    classes: int,
+    ignore: int,
+) -> float:
+    """The mIoU of the CRF ``kind`` (``dense``: pydensecrf, else the torch CRF) with the
+    kernel settings ``params``."""
     crf = DenseCRF(workers=2, **params) if kind == "dense" else TorchDenseCRF(**params)
     try:
         return miou(crf(probs, raw).argmax(1), mask, classes, ignore)
@@ -92,27 +120,36 @@ def score(kind: str, params: dict, probs, raw, mask, classes, ignore) -> float:
             crf.close()
 
 
-def config_text(kind: str, best: dict, lines: list[str]) -> str:
+def config_text(kind: str, best: dict[str, Any], lines: list[str]) -> str:
+    """The written config: ``lines`` as its header, extending ``crf=<kind>`` with
+    ``best``."""
     header = "\n".join(f"# {line}" for line in lines)
     body = yaml.safe_dump({k: best[k] for k in KEYS if k in best}, sort_keys=False)
     return f"# @package model.crf\n{header}\ndefaults:\n  - {kind}\n  - _self_\n\n{body}"
 
 
-def held_out(ckpt: str) -> str:
-    """Which train frames the checkpoint's run held out (recorded in the written file)."""
-    data = load_checkpoint(ckpt)["seglab"]["config"].get("data", {})
+def held_out(data: Mapping[str, Any]) -> str:
+    """Which train frames the checkpoint's run held out (recorded in the written file;
+    ``data``: the run's ``holdout_frames`` and ``holdout_seed``, ``Inputs.holdout``)."""
     return (f"the {data.get('holdout_frames')} train frames held out of training "
             f"(data.holdout_frames={data.get('holdout_frames')}, "
             f"data.holdout_seed={data.get('holdout_seed')})")  # fmt: skip
 
 
 def provenance(
-    ckpt: str, crf: str, split: str, frames: int, settings: int, scores: tuple[float, float, float]
+    ckpt: str,
+    crf: str,
+    split: str,
+    frames: int,
+    settings: int,
+    scores: tuple[float, float, float],
+    holdout: Mapping[str, Any],
 ) -> list[str]:
     """The written config's header: where its settings came from and what they scored
-    (``scores``: mIoU without CRF, with the VOC settings, with the best)."""
+    (``scores``: mIoU without CRF, with the VOC settings, with the best; ``holdout``:
+    the run's held-out frames, ``Inputs.holdout``)."""
     base, shipped, best = scores
-    where = "val" if split == "val" else held_out(ckpt)
+    where = "val" if split == "val" else held_out(holdout)
     return [
         f"crf={crf} with kernel settings tuned on {where} by scripts/tune_crf.py",
         f"({datetime.date.today()}, {frames} {split} frames, {settings} "
@@ -138,7 +175,7 @@ def tune(
     and with every setting of ``grid`` (default ``GRID``); yields the report's lines as
     they come, the best setting as overrides last, and with ``write`` writes a config
     (``crf=<its stem>``) that extends ``crf=<crf>`` with the best settings."""
-    probs, raw, mask, _, ignore = load_inputs(ckpt, data_root, frames, cache, split)
+    probs, raw, mask, _, ignore, holdout = load_inputs(ckpt, data_root, frames, cache, split)
     inputs = (probs, raw, mask, probs.shape[1], ignore)
     base = miou(probs.argmax(1), *inputs[2:])
     yield f"{len(probs)} {split} frames; mIoU without CRF: {base:.4f}"
@@ -161,7 +198,7 @@ def tune(
     yield "  " + " ".join(f"model.crf.{k}={v}" for k, v in best.items())
     if write:
         scores = (base, shipped_score, best_score)
-        lines = provenance(ckpt, crf, split, len(probs), len(results), scores)
+        lines = provenance(ckpt, crf, split, len(probs), len(results), scores, holdout)
         write = Path(write)
         write.parent.mkdir(parents=True, exist_ok=True)
         write.write_text(config_text(crf, best, lines))

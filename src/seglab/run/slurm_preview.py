@@ -5,6 +5,10 @@ Composes seglab-train's config with ``hydra/launcher=slurm`` (conf/hydra/launche
 slurm.yaml) and the overrides, and renders the script with submitit's own sbatch writer,
 so what it returns is what submitit would hand to sbatch (the command line submitit runs
 in each task is shown as a placeholder).
+
+It lives in ``seglab.run`` (not in ``seglab.cluster`` or the SLURM plugin) because it
+composes the launcher's config through ``run.config.compose_config``, and neither
+``seglab.cluster`` nor a plugin may import ``run``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 from omegaconf import OmegaConf
 
 from seglab import cluster
-from seglab.errors import SeglabError
+from seglab.errors import require
 from seglab.run.config import compose_config
 
 COMMAND = "<python -u -m submitit.core._submit <folder>: runs the seglab-train job>"
@@ -22,18 +26,16 @@ COMMAND = "<python -u -m submitit.core._submit <folder>: runs the seglab-train j
 
 def sbatch_text(overrides: Sequence[str]) -> str:
     """The sbatch script for ``seglab-train -m hydra/launcher=slurm <overrides>``."""
-    try:
-        from submitit.slurm.slurm import _make_sbatch_string
-    except ImportError:
-        raise SeglabError(
-            "submitit is not installed: pip install 'seglab[sweeps]' (make installs it)"
-        ) from None
-
+    slurm = require(
+        "submitit.slurm.slurm",
+        "the SLURM sbatch preview",
+        "pip install 'seglab[sweeps]' (make installs it)",
+    )
     cluster.load_plugins()  # hydra/launcher=slurm and its ${slurm_gpus:…}
     cfg = compose_config("train", ["hydra/launcher=slurm", *overrides], return_hydra_config=True)
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     mem = launcher.get("mem_gb")
-    return _make_sbatch_string(
+    return slurm._make_sbatch_string(
         command=COMMAND,
         folder=launcher["submitit_folder"],
         job_name=launcher.get("name") or "seglab",
