@@ -1,6 +1,6 @@
 """Every model config exported to ONNX and TorchScript and compared with PyTorch
 (``scripts/export_parity.py`` prints the table; ``tests/test_export.py`` checks the
-hardest graphs; ``seglab.dev.bench_export (scripts/bench_export.py)`` times ``build``'s networks).
+hardest graphs; ``seglab.dev.bench_export`` times ``build``'s networks).
 
 Each variant's network (random weights, perturbed so no layer is zero) is wrapped as
 ``seglab-export`` wraps a checkpoint's (``InferenceNet``: normalisation and test-time
