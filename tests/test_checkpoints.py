@@ -53,7 +53,7 @@ def test_targets_stored_in_earlier_checkpoints_still_resolve():
     checkpoint IO), still imports, through restore's map of moved modules."""
     from hydra.utils import get_object
 
-    from seglab.run.restore import moved_target
+    from seglab.run.moved import moved_target
 
     targets = []
     for listing, at_least in (("eafaa80", 25), ("fecf04e", 40)):
@@ -68,3 +68,24 @@ def test_targets_stored_in_earlier_checkpoints_still_resolve():
         except Exception as exc:  # report every target that fails
             missing.append(f"{target}: {exc}")
     assert missing == []
+
+
+def test_jobs_before_and_after_a_module_moved_pool_into_one_cell():
+    """A sweep extended with more seeds after the package layout changed: its old jobs'
+    configs name seglab.module …, the new ones seglab.training.module …; seglab-report
+    still groups them by what they train."""
+    from seglab.reporting.jobs import cell_key
+
+    def job(target: str, seed: int) -> dict:
+        model = {
+            "_target_": target,
+            "loss": {"_target_": target.replace("module.Seg", "losses.Seg")},
+        }
+        return {"seed": seed, "model": model, "data": {"seed": seed}}
+
+    old = job("seglab.module.SegmentationModule", 1)
+    new = job("seglab.training.module.SegmentationModule", 2)
+    choices = {"model": "fcn8s"}
+    assert cell_key(old, choices) == cell_key(new, choices)
+    other = job("seglab.training.module.OtherModule", 3)
+    assert cell_key(other, choices) != cell_key(new, choices)

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from seglab.errors import SeglabError
 from seglab.run.checkpoints import load_checkpoint
+from seglab.run.moved import moved_target
 
 
 @dataclass
@@ -59,29 +60,6 @@ def restore(ckpt_path: str, data_cfg: DictConfig | None = None, **model_override
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
     return Restored(model, instantiate(data_cfg), model_cfg, train_cfg)
-
-
-# modules moved since earlier checkpoints were written (issue 31's package layout,
-# after fecf04e): a stored ``_target_`` under an old module is read as its new one
-MOVED_MODULES = {
-    "seglab.module": "seglab.training.module",
-    "seglab.losses": "seglab.training.losses",
-    "seglab.optim": "seglab.training.optim",
-    "seglab.metrics": "seglab.training.metrics",
-    "seglab.callbacks": "seglab.run.callbacks",
-    "seglab.checkpoints": "seglab.run.checkpoints",
-    "seglab.monitoring.RunConfig": "seglab.run.checkpoints.RunConfig",
-    "seglab.monitoring": "seglab.tracking.callbacks",
-}
-
-
-def moved_target(target: str) -> str:
-    """A ``_target_`` written by an earlier version → where that object lives now (the
-    longest matching old module wins); any other target is returned as it is."""
-    for old in sorted(MOVED_MODULES, key=len, reverse=True):
-        if target == old or target.startswith(old + "."):
-            return MOVED_MODULES[old] + target[len(old) :]
-    return target
 
 
 def _retarget_moved(node: Any) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from seglab.errors import ConfigError
+from seglab.run.moved import moved_target
 from seglab.run.resume import override_key
 
 
@@ -50,11 +51,16 @@ _NOISE_KEYS = ("root", "default_root_dir", "save_dir", "dirpath", "plugins", "in
 def comparable_config(config: dict) -> dict:
     """The resolved config as W&B should compare runs: without folders, paths, ids,
     loggers and callbacks (they differ in every run), nested so W&B shows
-    ``model.optimizer.lr``-style columns."""
+    ``model.optimizer.lr``-style columns; a job written before a module moved compares
+    equal to one written after (``seglab-report`` pools their seeds)."""
 
     def clean(node: object) -> object:
-        if isinstance(node, dict):
-            return {k: clean(v) for k, v in node.items() if k not in _NOISE_KEYS}
+        if isinstance(node, dict):  # a moved module's target compares as its new one
+            return {
+                k: moved_target(v) if k == "_target_" and isinstance(v, str) else clean(v)
+                for k, v in node.items()
+                if k not in _NOISE_KEYS
+            }
         if isinstance(node, list):
             return [clean(v) for v in node]
         return node

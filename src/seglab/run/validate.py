@@ -219,7 +219,7 @@ def check(cfg: DictConfig | Mapping[str, Any]) -> None:
 
 
 def _check_targets(node: Any, path: str = "") -> None:
-    from seglab.run.restore import moved_target
+    from seglab.run.moved import moved_target
 
     if OmegaConf.is_config(node):
         node = OmegaConf.to_container(node, resolve=False)
@@ -230,7 +230,7 @@ def _check_targets(node: Any, path: str = "") -> None:
         if key == "_target_" and isinstance(value, str) and moved_target(value) != value:
             raise ConfigError(
                 f"{where}={value}: that module moved; use {moved_target(value)} "
-                "(seglab.run.restore.MOVED_MODULES lists the moves)"
+                "(seglab.run.moved.MOVED_MODULES lists the moves)"
             )
         if isinstance(value, (Mapping, list)):
             _check_targets(value, where)
