@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import SMALL, run_cli, run_dirs, write_segnet_layout
 from PIL import Image
 
@@ -95,3 +96,25 @@ def test_bench_ablation_times_numeric_modes_side_by_side():
     head, row = [line.split() for line in lines[1:3]]
     assert head == ["variant", "fp32", "img/s", "bf16", "img/s", "bf16", "×"]
     assert row[0] == "fcn32s" and all(float(v) > 0 for v in row[1:])
+
+
+def test_compare_predictions_counts_differing_pixels_and_scores_each_folder(tmp_path):
+    """scripts/compare_predictions.py's lines, in this process: 1 of 12 pixels differs;
+    folder a is right everywhere (mIoU 1), b misses class 2's one pixel."""
+    from seglab.dev.compare_predictions import compare
+    from seglab.errors import SeglabError
+
+    truth = np.array([[0, 0, 1, 1], [0, 1, 1, 2], [3, 3, 3, 3]], dtype=np.uint8)
+    wrong = truth.copy()
+    wrong[1, 3] = 1
+    for folder, labels in (("a", truth), ("b", wrong), ("truth", truth)):
+        (tmp_path / folder).mkdir()
+        name = "f.png" if folder == "truth" else "f_labels.png"
+        Image.fromarray(labels).save(tmp_path / folder / name)
+    lines = compare(tmp_path / "a", tmp_path / "b", tmp_path / "truth", classes=4, ignore=255)
+    assert lines[0] == "1 frames, 12 pixels: 1 differ (8.33e-02)"
+    assert lines[1].endswith(": 1.000000")
+    # b: class 1 IoU 4/5, class 2 IoU 0 → mIoU (1 + 0.8 + 0 + 1) / 4
+    assert lines[2].endswith(": 0.700000")
+    with pytest.raises(SeglabError, match="no <name>_labels.png"):
+        compare(tmp_path / "a", tmp_path / "truth")
