@@ -8,11 +8,11 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seglab.errors import SeglabError
 from seglab.run.checkpoints import load_checkpoint
-from seglab.run.moved import moved_target
+from seglab.run.moved import retargeted
 
 
 @dataclass
@@ -35,8 +35,7 @@ def restore(ckpt_path: str, data_cfg: DictConfig | None = None, **model_override
     it); ``model_overrides`` set model config keys (``crf``, ``tta_scales`` …).
     """
     ckpt = load_checkpoint(ckpt_path)
-    train_cfg = OmegaConf.create(ckpt["seglab"]["config"])
-    _retarget_moved(train_cfg)
+    train_cfg = OmegaConf.create(retargeted(ckpt["seglab"]["config"]))
     if data_cfg is None:
         data_cfg = train_cfg.data
     elif "_target_" not in data_cfg:  # +data.key=value patches the checkpoint's data config
@@ -60,22 +59,6 @@ def restore(ckpt_path: str, data_cfg: DictConfig | None = None, **model_override
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
     return Restored(model, instantiate(data_cfg), model_cfg, train_cfg)
-
-
-def _retarget_moved(node: Any) -> None:
-    """Every ``_target_`` in a stored config, read through ``moved_target`` in place."""
-    if isinstance(node, DictConfig):
-        with open_dict(node):
-            for key in list(node.keys()):
-                value = node._get_node(key)
-                if key == "_target_" and isinstance(node[key], str):
-                    node[key] = moved_target(node[key])
-                elif isinstance(value, (DictConfig, ListConfig)):
-                    _retarget_moved(value)
-    elif isinstance(node, ListConfig):
-        for item in node:
-            if isinstance(item, (DictConfig, ListConfig)):
-                _retarget_moved(item)
 
 
 # keys renamed since earlier checkpoints were written: old name → new name

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from seglab.errors import ConfigError
-from seglab.run.moved import moved_target
+from seglab.run.moved import retargeted
 from seglab.run.resume import override_key
 
 
@@ -55,16 +55,13 @@ def comparable_config(config: dict) -> dict:
     equal to one written after (``seglab-report`` pools their seeds)."""
 
     def clean(node: object) -> object:
-        if isinstance(node, dict):  # a moved module's target compares as its new one
-            return {
-                k: moved_target(v) if k == "_target_" and isinstance(v, str) else clean(v)
-                for k, v in node.items()
-                if k not in _NOISE_KEYS
-            }
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if k not in _NOISE_KEYS}
         if isinstance(node, list):
             return [clean(v) for v in node]
         return node
 
+    config = retargeted(config)  # a moved module's target compares as its new one
     return {k: clean(v) for k, v in config.items() if k not in _NOISE_TOP}
 
 

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import Field, Strict, StrictBool, TypeAdapter, ValidationError
 
 from seglab.errors import ConfigError
+from seglab.run.moved import moved_target, targets
 from seglab.run.sweeps import check_resumed_folders
 from seglab.training.losses import NORMALIZATIONS, TARGET_RESOLUTIONS
 
@@ -218,22 +219,14 @@ def check(cfg: DictConfig | Mapping[str, Any]) -> None:
             raise ConfigError(_explain(key, value, exc)) from None
 
 
-def _check_targets(node: Any, path: str = "") -> None:
-    from seglab.run.moved import moved_target
-
-    if OmegaConf.is_config(node):
-        node = OmegaConf.to_container(node, resolve=False)
-    if not isinstance(node, (Mapping, list)):
-        return
-    for key, value in node.items() if isinstance(node, Mapping) else enumerate(node):
-        where = f"{path}.{key}" if path else str(key)
-        if key == "_target_" and isinstance(value, str) and moved_target(value) != value:
+def _check_targets(cfg: DictConfig | Mapping[str, Any]) -> None:
+    plain = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    for where, target in targets(plain):
+        if moved_target(target) != target:
             raise ConfigError(
-                f"{where}={value}: that module moved; use {moved_target(value)} "
+                f"{where}={target}: that module moved; use {moved_target(target)} "
                 "(seglab.run.moved.MOVED_MODULES lists the moves)"
             )
-        if isinstance(value, (Mapping, list)):
-            _check_targets(value, where)
 
 
 # flags after which Hydra does something else than run the config (print it, help …), or
