@@ -156,7 +156,7 @@ def test_crf_tuned_on_held_out_train_frames_is_read_back_by_a_run(tmp_path):
     assert re.search(r"time: train \d+ s, val \d+ s, val_crf \d+ s", log)
     assert re.search(r"time: test \d+ s, test_crf \d+ s", log)
 
-    from seglab.run.crf_tuning import tune  # scripts/tune_crf.py's search, in this process
+    from seglab.run.crf_tuning import tune  # the held-out CRF search, in this process
 
     best = next((tmp_path / "run" / "checkpoints").glob("best-*.ckpt"))
     written = tmp_path / "conf" / "crf" / "torch_tiny.yaml"

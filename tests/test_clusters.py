@@ -99,7 +99,7 @@ def max_weight_difference(a: Path, b: Path) -> tuple[float, int, int]:
 
 
 def test_slurm_resources_follow_the_trainer():
-    """scripts/slurm_preview.py's sbatch script, composed in this process."""
+    """The sbatch script seglab.run.slurm_preview composes for a sweep job."""
     from seglab.run.slurm_preview import sbatch_text
 
     cpu = sbatch_text(["trainer=cpu"])

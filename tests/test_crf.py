@@ -179,7 +179,7 @@ def test_dense_and_torch_crf_agree_on_camvid(camvid_model):
 @pytest.mark.xdist_group("camvid_model")
 @pytest.mark.slow
 def test_tune_and_bench_scripts_run(camvid_model, tmp_path):
-    """scripts/tune_crf.py's and scripts/bench_crf.py's reports, in this process."""
+    """The reports of seglab.run.crf_tuning.tune and seglab.dev.bench_crf."""
     from seglab.dev.bench_crf import report
     from seglab.run.crf_tuning import tune
 

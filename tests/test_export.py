@@ -16,7 +16,7 @@ from seglab.dev.export_parity import VARIANTS, check
 from seglab.run.exporting import TOLERANCES
 
 # the graphs that are hardest to keep dynamic (MSc, U-Net, GRUs; FCN crops with test-time
-# views: the trained FCN below); scripts/export_parity.py runs every model config
+# views: the trained FCN below); seglab.dev.export_parity covers every model config
 # Written at a fixed size, and saying why: ReSeg's ONNX GRU keeps the example's batch of
 # rows (ONNX Runtime fails at another size); valid U-Net's dynamic ONNX export does not
 # finish; U-Net's TorchScript traces bake their padding

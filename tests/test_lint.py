@@ -16,7 +16,7 @@ def test_the_import_graph_keeps_its_rules():
     core never imports hydra_plugins (it finds them through entry points), and the
     plugins import nothing of seglab but seglab.cluster; seglab's packages import each
     other one way only, in the order docs/architecture.md lists them
-    (seglab.dev.import_rules; scripts/import_graph.py prints the graph)."""
+    (seglab.dev.import_rules, which also prints the graph)."""
     from seglab.dev.import_rules import ORDER, import_graph, package_graph, violations
 
     graph = import_graph()

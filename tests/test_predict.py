@@ -54,7 +54,7 @@ def test_predict_without_images_says_what_to_give(tmp_path):
 
 
 def test_bench_train_script_runs():
-    """scripts/bench_train.py's table, in this process."""
+    """seglab.dev.bench_train's table: seglab against torchvision."""
     import torch
 
     from seglab.dev.bench_train import Workload, compare
@@ -68,7 +68,7 @@ def test_bench_train_script_runs():
 
 
 def test_bench_data_script_runs(tmp_path):
-    """scripts/bench_data.py's lines, in this process."""
+    """seglab.dev.bench_data's lines: the loader's rate."""
     from seglab.dev.bench_data import report
 
     root = write_segnet_layout(tmp_path / "cv", {"train": 4, "val": 1})
@@ -78,7 +78,7 @@ def test_bench_data_script_runs(tmp_path):
 
 
 def test_bench_ablation_script_runs():
-    """scripts/bench_ablation.py's table, in this process."""
+    """seglab.dev.bench_ablation's table."""
     from seglab.dev.bench_ablation import report
 
     lines = list(report(variants=["fcn8s", "unet"], steps=1, repeats=1))
@@ -99,7 +99,7 @@ def test_bench_ablation_times_numeric_modes_side_by_side():
 
 
 def test_compare_predictions_counts_differing_pixels_and_scores_each_folder(tmp_path):
-    """scripts/compare_predictions.py's lines, in this process: 1 of 12 pixels differs;
+    """seglab.dev.compare_predictions' lines: 1 of 12 pixels differs;
     folder a is right everywhere (mIoU 1), b misses class 2's one pixel."""
     from seglab.dev.compare_predictions import compare
     from seglab.errors import SeglabError
@@ -118,3 +118,5 @@ def test_compare_predictions_counts_differing_pixels_and_scores_each_folder(tmp_
     assert lines[2].endswith(": 0.700000")
     with pytest.raises(SeglabError, match="no <name>_labels.png"):
         compare(tmp_path / "a", tmp_path / "truth")
+    with pytest.raises(SeglabError, match="cannot read label map .*nothere"):
+        compare(tmp_path / "a", tmp_path / "b", tmp_path / "nothere", classes=4)

@@ -126,7 +126,7 @@ def test_a_killed_sweep_resumes_without_retraining_finished_jobs(tmp_path, monke
 
 
 def test_slurm_launcher_composes_a_two_node_four_gpu_job():
-    """scripts/slurm_preview.py's sbatch script, composed in this process."""
+    """The sbatch script seglab.run.slurm_preview composes for a two-node job."""
     from seglab.run.slurm_preview import sbatch_text
 
     out = sbatch_text(

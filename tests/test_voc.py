@@ -123,7 +123,7 @@ def test_download_offline_fails_with_instructions(tmp_path):
 
 
 def test_download_command_reports_cleanly(tmp_path, monkeypatch, capsys):
-    """``seglab-data download voc`` (and scripts/download_voc.py, its thin caller)
+    """``seglab-data download voc`` (the download script calls it)
     offline: one line and exit 2, in this process."""
     from seglab.cli.data import main
 

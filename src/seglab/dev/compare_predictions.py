@@ -22,8 +22,11 @@ from seglab.training.metrics import scores_from_confusion
 
 
 def labels(path: Path) -> np.ndarray:
-    """A label map as int64."""
-    return np.asarray(Image.open(path)).astype(np.int64)
+    """A label map as int64; a missing or unreadable file is one error naming it."""
+    try:
+        return np.asarray(Image.open(path)).astype(np.int64)
+    except OSError as exc:
+        raise SeglabError(f"cannot read label map {path}: {exc}") from None
 
 
 def compare(
