@@ -98,25 +98,16 @@ def run_cli(
     them out; ``_tier_is_honest`` checks the mark)."""
     if process:
         _tier_is_honest(cmd, args)
-        return _run_process(cmd, args, cwd, check, timeout, env)
-    proc = _run_in_process(cmd, args, cwd, env)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{cmd} {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
-            f"\n--- stderr\n{proc.stderr[-6000:]}"
+        proc = subprocess.run(
+            [str(BIN / cmd), *args],
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
-    return proc
-
-
-def _run_process(cmd, args, cwd, check, timeout, env) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(BIN / cmd), *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    else:
+        proc = _run_in_process(cmd, args, cwd, env)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{cmd} {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
