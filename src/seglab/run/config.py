@@ -29,6 +29,25 @@ def config_dir() -> str:
     raise SeglabError(f"seglab's config folder (conf/) was not found next to {package}")
 
 
+def config_groups(root: str | None = None) -> dict[str, list[str]]:
+    """Every config group under ``conf/`` (Hydra's own ``hydra/`` groups aside) with the
+    options a user can choose: a file whose name starts with ``_`` is not an option."""
+    top = Path(root or config_dir())
+    groups: dict[str, list[str]] = {}
+    for folder in sorted(p for p in top.rglob("*") if p.is_dir()):
+        group = folder.relative_to(top).as_posix()
+        options = sorted(f.stem for f in folder.glob("*.yaml") if not f.stem.startswith("_"))
+        if options and group.split("/")[0] != "hydra":
+            groups[group] = options
+    return groups
+
+
+def groups_help() -> str:
+    """The groups and their options as ``seglab-train --help`` lists them (Hydra's own
+    list would show bases such as ``model/_base.yaml`` as if they were choices)."""
+    return "\n".join(f"{group}: {', '.join(options)}" for group, options in config_groups().items())
+
+
 def compose_config(
     config_name: str, overrides: Sequence[str], return_hydra_config: bool = False
 ) -> DictConfig:

@@ -28,7 +28,8 @@ def register_resolvers() -> None:
     ``${optuna_storage:<sweep dir>}``, ``${previous_job:<sweep dir>,<job num>}`` and
     ``${required:<key>,<what>}`` (a value the recipe needs from the user) and
     ``${class_table:<file>,<key>}`` (a classes file's names, colours, count) and
-    ``${metric:<key>}`` (a logged metric's name, ``seglab.tracking.names.CONFIG_KEYS``)."""
+    ``${metric:<key>}`` (a logged metric's name, ``seglab.tracking.names.CONFIG_KEYS``) and
+    ``${config_groups:}`` (the groups and options ``--help`` lists)."""
     if not OmegaConf.has_resolver("uid"):
         # a submitit job gets the driver's resolvers pickled (Hydra's singleton state):
         # the token travels as a value, so the job resolves the driver's sweep folder
@@ -46,6 +47,10 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("required", required)
     if not OmegaConf.has_resolver("metric"):
         OmegaConf.register_new_resolver("metric", metric)
+    if not OmegaConf.has_resolver("config_groups"):
+        from seglab.run.config import groups_help
+
+        OmegaConf.register_new_resolver("config_groups", groups_help)
     if not OmegaConf.has_resolver("class_table"):
         from seglab.data.classes import class_table
 

@@ -1,14 +1,15 @@
 """Check the values users set, right after Hydra composed the config and before anything
 is built or written.
 
-The schema is a table of dotted keys → pydantic types (types, ranges, allowed values,
-list lengths). Why pydantic over the config, not Hydra structured configs: seglab's groups
-are polymorphic (every ``model/head``, ``optimizer`` or ``crf`` option has its own
-``_target_`` and keys, and ``+key=`` adds keys freely), so a structured config would need
-a dataclass per option and would fix the config's shape; a per-key table checks what
-users type without constraining what the files may hold, and pydantic gives the
-messages ("Input should be greater than 0") and the coercion rules ready-made. A key the
-composed config does not have (a model without ``momentum``) is simply not checked.
+The schema (the rules of ``seglab.run.schema.KEYS``) is a table of dotted keys →
+pydantic types (types, ranges, allowed values, list lengths). Why pydantic over the
+config, not Hydra structured configs: seglab's groups are polymorphic (every
+``model/head``, ``optimizer`` or ``crf`` option has its own ``_target_`` and keys, and
+``+key=`` adds keys freely), so a structured config would need a dataclass per option
+and would fix the config's shape; a per-key table checks what users type without
+constraining what the files may hold, and pydantic gives the messages ("Input should be
+greater than 0") and the coercion rules ready-made. A key the composed config does not
+have (a model without ``momentum``) is simply not checked.
 """
 
 from __future__ import annotations
@@ -16,151 +17,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import Field, Strict, StrictBool, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from seglab.errors import ConfigError
 from seglab.run.moved import moved_target, targets
+from seglab.run.schema import SCHEMA
 from seglab.run.sweeps import check_resumed_folders
-from seglab.training.losses import NORMALIZATIONS, TARGET_RESOLUTIONS
-
-# strict numbers: true / false are not 1 / 0 here (model.optimizer.lr=true is a mistake)
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Integer = Annotated[int, Strict()]
-Positive = Annotated[Number, Field(gt=0)]
-NonNegative = Annotated[Number, Field(ge=0)]
-Fraction = Annotated[Number, Field(ge=0, le=1)]
-Below1 = Annotated[Number, Field(ge=0, lt=1)]
-PositiveInt = Annotated[Integer, Field(ge=1)]
-NonNegativeInt = Annotated[Integer, Field(ge=0)]
-Size = tuple[PositiveInt, PositiveInt]  # (H, W)
-Rgb = tuple[Number, Number, Number]
-Batches = NonNegativeInt | Fraction  # a number of batches, or a fraction of the split
-
-SCHEMA: dict[str, Any] = {
-    # top level (conf/train.yaml, eval.yaml, predict.yaml, export.yaml)
-    "seed": NonNegativeInt,
-    "test": StrictBool | Literal["auto"] | None,
-    "stop_after_epochs": PositiveInt | None,
-    "matmul_precision": Literal["highest", "high", "medium"],
-    "channels_last": StrictBool,
-    "device": Literal["auto", "cpu", "cuda"] | Annotated[str, Field(pattern=r"^cuda:\d+$")],
-    "sliding_overlap": Below1,
-    "overlay_alpha": Fraction,
-    "label_ids": StrictBool,
-    "tta_scales": list[Positive] | None,
-    "tta_flip": StrictBool | None,
-    "backend": Literal["auto", "pytorch", "onnxruntime"],
-    "use_crf": StrictBool,
-    # conf/export.yaml
-    "format": Literal["onnx", "torchscript"],
-    "height": PositiveInt,
-    "width": PositiveInt,
-    "dynamic": StrictBool,
-    "check": StrictBool,
-    # data/
-    "data.batch_size": PositiveInt,
-    "data.eval_batch_size": PositiveInt,
-    "data.num_workers": NonNegativeInt,
-    "data.num_classes": PositiveInt,
-    "data.ignore_index": Integer,
-    "data.crop_size": Size | None,
-    "data.image_size": Size | None,
-    "data.mean": Rgb | None,
-    "data.std": tuple[Positive, Positive, Positive] | None,
-    "data.input_space": Literal["rgb_imagenet", "caffe_bgr255"],
-    "data.on_bad_sample": Literal["error", "skip"],
-    "data.cache": StrictBool,
-    "data.holdout_frames": NonNegativeInt,
-    "data.holdout_seed": NonNegativeInt,
-    "data.val_fraction": Annotated[Number, Field(gt=0, lt=1)] | None,
-    "data.mask_format": Literal["auto", "rgb", "index"],
-    "data.class_weights": list[NonNegative] | None,
-    # data/train_augment/
-    "data.train_augment.scale": tuple[Positive, Positive],
-    "data.train_augment.flip": Fraction,
-    "data.train_augment.jitter": NonNegative,
-    # model/
-    "model.optimizer.lr": Positive,
-    "model.optimizer.momentum": Below1,
-    "model.optimizer.weight_decay": NonNegative,
-    "model.optimizer.rho": Below1,
-    "model.optimizer.eps": Positive,
-    "model.scheduler.power": Positive,
-    "model.scheduler.step_size": PositiveInt,
-    "model.scheduler.gamma": Positive,
-    "model.scheduler.pct_start": Annotated[Number, Field(gt=0, lt=1)],
-    "model.crf_val": Literal["every", "last"],
-    "model.aux_loss_weight": NonNegative,
-    "model.replan_schedule": StrictBool,
-    "model.tta_scales": list[Positive],
-    "model.tta_flip": StrictBool,
-    "model.net.msc_scales": Annotated[list[Positive], Field(min_length=1)],
-    "model.net.backbone.width": Positive,
-    "model.net.backbone.batch_norm": StrictBool,
-    "model.net.backbone.dropout": Below1,
-    "model.net.backbone.output_stride": Literal[8, 16, 32],
-    "model.net.backbone.bn_momentum": Fraction | None,
-    "model.net.backbone.freeze": StrictBool,
-    "model.net.backbone.freeze_bn": StrictBool,
-    "model.net.head.rates": Annotated[list[PositiveInt], Field(min_length=1)],
-    "model.net.head.rate": PositiveInt,
-    "model.net.head.rate_scale": Positive,
-    "model.net.head.learnable_upsampling": StrictBool,
-    "model.net.head.upsampling": Literal["transposed", "bilinear"],
-    "model.net.head.skip_scales": tuple[Positive, Positive] | None,
-    "model.loss.target_resolution": Literal[TARGET_RESOLUTIONS],
-    "model.loss.normalization": Literal[NORMALIZATIONS],
-    "model.loss.class_weights": list[NonNegative] | None,
-    "model.net.head.dropout": Below1,
-    "model.net.head.hidden_channels": PositiveInt | None,
-    "model.net.aux_head.dropout": Below1,
-    "model.net.aux_head.reduction": PositiveInt,
-    # crf/
-    "model.crf.iterations": PositiveInt,
-    "model.crf.gaussian_weight": NonNegative,
-    "model.crf.gaussian_sxy": Positive,
-    "model.crf.bilateral_weight": NonNegative,
-    "model.crf.bilateral_sxy": Positive,
-    "model.crf.bilateral_srgb": Positive,
-    "model.crf.workers": NonNegativeInt,
-    "model.crf.downsample": PositiveInt,
-    "model.crf.chunk": PositiveInt,
-    # trainer/
-    "trainer.accelerator": Literal["cpu", "gpu", "cuda", "mps", "tpu", "auto"],
-    "trainer.devices": PositiveInt | Literal["auto", -1] | list[NonNegativeInt],
-    "trainer.num_nodes": PositiveInt,
-    "trainer.precision": Literal[
-        "32-true", "32", 32, "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", 64
-    ],
-    "trainer.max_epochs": Annotated[Integer, Field(ge=-1)],
-    "trainer.max_steps": Annotated[Integer, Field(ge=-1)],
-    "trainer.limit_train_batches": Batches,
-    "trainer.limit_val_batches": Batches,
-    "trainer.limit_test_batches": Batches,
-    "trainer.accumulate_grad_batches": PositiveInt,
-    "trainer.check_val_every_n_epoch": PositiveInt | None,
-    "trainer.log_every_n_steps": PositiveInt,
-    "trainer.num_sanity_val_steps": Annotated[Integer, Field(ge=-1)],
-    "trainer.gradient_clip_val": NonNegative | None,
-    "trainer.deterministic": StrictBool | Literal["warn"],
-    "trainer.benchmark": StrictBool | None,
-    # callbacks/ and logger/
-    "callbacks.model_checkpoint.save_top_k": Annotated[Integer, Field(ge=-1)],
-    "callbacks.model_checkpoint.mode": Literal["max", "min"],
-    "callbacks.wandb_dashboard.log_images": NonNegativeInt,
-    "logger.wandb.project": Annotated[str, Field(min_length=1)],
-    # hydra/launcher=slurm|submitit_local
-    "hydra.launcher.cpus_per_task": PositiveInt | None,
-    "hydra.launcher.timeout_min": PositiveInt,
-    "hydra.launcher.mem_gb": Positive | None,
-    "hydra.launcher.signal_delay_s": NonNegativeInt,
-    "hydra.launcher.max_num_timeout": NonNegativeInt,
-    "hydra.launcher.n_jobs": Annotated[Integer, Field(ge=-1)],
-    "hydra.sweeper.n_trials": PositiveInt,
-}
 
 _ADAPTERS = {key: TypeAdapter(rule) for key, rule in SCHEMA.items()}
 _ABSENT = object()
@@ -239,7 +104,7 @@ _HYDRA_ONLY_FLAGS = {
 MAX_CHECKED_JOBS = 200
 
 
-def _sweep_jobs(config_name: str, overrides: list[str]) -> list[list[str]]:
+def sweep_jobs(config_name: str, overrides: list[str]) -> list[list[str]]:
     """The override lists of a basic sweep's jobs (the config's ``hydra.sweeper.params``
     and the command line's ``a=x,y``), as Hydra's BasicSweeper will run them; another
     sweeper (Optuna) chooses its values later: its base config is checked."""
@@ -278,7 +143,7 @@ def check_command_line(config_name: str, argv: list[str]) -> None:
     jobs = [overrides]
     try:
         with initialize_config_dir(config_dir(), version_base="1.3", job_name=config_name):
-            jobs = _sweep_jobs(config_name, overrides) if multirun else [overrides]
+            jobs = sweep_jobs(config_name, overrides) if multirun else [overrides]
             for job in jobs[:MAX_CHECKED_JOBS]:
                 composed = compose(config_name, job, return_hydra_config=True)
                 check(composed)
