@@ -10,12 +10,12 @@ ARGS ?=
 # tests sharing a module fixture carry an xdist_group mark (--dist loadgroup)
 PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=25
 
-.PHONY: install train test test-fast lint clean
+.PHONY: install train test test-fast lint docs docs-serve clean
 
 $(BIN)/seglab-train: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,crf,sweeps,cityscapes,export]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,docs,crf,sweeps,cityscapes,export]'
 	touch $@
 
 install: $(BIN)/seglab-train
@@ -29,8 +29,18 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
+# the documentation site: the generated reference pages and diagrams first, then mkdocs
+# in strict mode (a broken link, a missing page or an unknown anchor fails) into site/
+docs: install
+	$(BIN)/python -m seglab.dev.config_reference
+	$(BIN)/python -m seglab.dev.diagrams
+	$(BIN)/mkdocs build --strict
+
+docs-serve: docs
+	$(BIN)/mkdocs serve
+
 lint: install
 	$(BIN)/pre-commit run --all-files
 
 clean:
-	rm -rf $(VENV) outputs multirun
+	rm -rf $(VENV) outputs multirun site
