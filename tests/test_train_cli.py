@@ -258,3 +258,15 @@ def test_bad_values_of_the_reproduction_options_are_one_message(tmp_path, overri
     err = _fails(tmp_path, *overrides, "trainer=debug")
     lines = [line for line in err.splitlines() if line.startswith("seglab: error:")]
     assert len(lines) == 1 and lines[0].startswith(says), err
+
+
+def test_resume_folder_with_cfg_job_prints_the_rewritten_config(tmp_path):
+    """``seglab-train resume=<run folder> --cfg job`` shows the config the resumed run
+    would have: its saved overrides, ``resume: true``, and the flag left where Hydra's
+    parser accepts it."""
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("- trainer.max_epochs=3\n")
+    out = run_cli("seglab-train", f"resume={run}", "--cfg", "job", cwd=tmp_path).stdout
+    assert "max_epochs: 3" in out
+    assert "resume: true" in out

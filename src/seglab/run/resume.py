@@ -51,7 +51,9 @@ def resume_argv(args: list[str]) -> list[str]:
     # ckpt_path inside a run folder continues that run from that file; resume=<folder>
     # continues from its last.ckpt: resume=true in the folder either way
     resume = "null" if "ckpt_path" in given and "resume" not in given else "true"
-    return [*old, *rest, f"resume={resume}", f"hydra.run.dir={run_dir}"]
+    # the added overrides go before the user's arguments: a flag among those (--cfg job)
+    # must not end up between two overrides, which Hydra's parser refuses
+    return [*old, f"resume={resume}", f"hydra.run.dir={run_dir}", *rest]
 
 
 SKIP = "skip"  # continue_from's answer for a sweep job that already finished
