@@ -34,10 +34,10 @@ test-fast: install
 docs: install
 	$(BIN)/python -m seglab.dev.config_reference
 	$(BIN)/python -m seglab.dev.diagrams
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: docs
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 lint: install
 	$(BIN)/pre-commit run --all-files

@@ -444,7 +444,8 @@ def test_inspect_camvid_matches_segnets_weights(tmp_path):
     assert counts == {"train": 367, "val": 101}
     segnet = compose_cfg("data=camvid").data.class_weights
     ratio = np.array(found["weights"]) / np.array(segnet)
-    # README: every class within 0.75-1.25 of SegNet's weights but SignSymbol (0.40)
+    # docs/guides/data.md, "Check a data set before a long run": every class within
+    # 0.75-1.25 of SegNet's weights but SignSymbol (0.40)
     others = np.delete(ratio, 6)
     assert others.min() > 0.75 and others.max() < 1.25 and 0.3 < ratio[6] < 0.5, ratio
 

@@ -140,7 +140,7 @@ def msra_to_torchvision(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[
     if unknown:
         raise SeglabError(
             f"{len(unknown)} key(s) of the DeepLab v2 weights file are not in the accepted "
-            f"layout (README 'Weights files'): {_listed(unknown)}"
+            f"layout (docs/guides/recipes.md, 'Weights files'): {_listed(unknown)}"
         )
     return backbone, aspp
 
@@ -180,7 +180,8 @@ def load_pretrained(module: nn.Module, spec: str, arch: str) -> dict[str, Tensor
                 f"weights file {spec} does not fill the {arch} backbone "
                 f"(model.net.backbone.pretrained): missing {_listed(missing) or 'none'}; "
                 f"wrong shape {_listed(report.mismatched) or 'none'}. Give a file in the "
-                "layout README 'Weights files' describes, at this backbone's width."
+                "layout docs/guides/recipes.md 'Weights files' describes, at this "
+                "backbone's width."
             )
     module.pretrained_report = report
     return source

@@ -138,9 +138,9 @@ class GracefulStop(Callback):
     checkpoints are written), and training stops after the next step. Under DDP the ranks
     agree (any rank signalled stops all) before anyone saves.
 
-    In a cluster job (README "SLURM clusters"): SIGTERM is what a scheduler sends on
-    preemption, requeue and cancel; SIGUSR2 is the launcher's warning before the time
-    limit, after which the launcher's own handler (the one
+    In a cluster job (docs/guides/clusters.md, "Preemption, requeue, time limits"): SIGTERM is
+    what a scheduler sends on preemption, requeue and cancel; SIGUSR2 is the launcher's
+    warning before the time limit, after which the launcher's own handler (the one
     ``seglab.cluster.signals.noted_for_run`` took over for the run) requeues the job. From the
     job's first second to its training, both are noted by ``seglab.cluster.signals``, and the
     run stops after its first step. The requeued job continues from ``last.ckpt``.

@@ -1,6 +1,7 @@
 """Every metric name seglab logs, in one place: the module, the callbacks, seglab-eval,
-seglab-report, the config defaults (``${metric:val_miou}``) and the README's table read
-them from here (tests/test_lint.py checks the table lists exactly ``every_name()``)."""
+seglab-report, the config defaults (``${metric:val_miou}``) and the table in
+docs/guides/logging.md ("What is logged (stable names)") read them from here
+(tests/test_lint.py checks the table lists exactly ``every_name()``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ VAL_PER_CLASS_TABLE = "val/per_class_iou"  # W&B table: epoch, class, IoU, IoU w
 VAL_EXAMPLES = "val/examples"  # W&B images with predicted and true masks
 EPOCH = "epoch"
 STAGES = ("val", "test")
-CLASS = "<class>"  # stands for a class name in the README's table
+CLASS = "<class>"  # stands for a class name in docs/guides/logging.md's table
 
 
 def _crf(crf: bool) -> str:

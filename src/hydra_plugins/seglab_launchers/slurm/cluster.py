@@ -45,7 +45,8 @@ class SlurmCluster:
     def trainer_plugins(self) -> list[Any]:
         """Lightning's SLURM environment with its auto-requeue off (SIGUSR1,
         ``hpc_ckpt_*.ckpt``), so submitit's requeue and ``GracefulStop``'s ``last.ckpt``
-        are the only mechanism (README "SLURM clusters")."""
+        are the only mechanism
+        (docs/guides/clusters.md, "Preemption, requeue, time limits")."""
         from lightning.fabric.plugins.environments import SLURMEnvironment
 
         return [SLURMEnvironment(auto_requeue=False)]

@@ -160,7 +160,7 @@ class UNetEncoder(FreezableBN):
 
 def count_unet_parameters(in_channels: int, num_classes: int) -> int:
     """The paper's U-Net parameter count, layer by layer from its description (no
-    module built): for tests and the README."""
+    module built): for tests and docs/guides/models.md ("U-Net")."""
     total, c_in = 0, in_channels
     for c in _CHANNELS:  # contracting path: two 3x3 convs per level
         total += (9 * c_in * c + c) + (9 * c * c + c)
