@@ -35,6 +35,24 @@ def test_site_builds_in_strict_mode(tmp_path, caplog):
     assert [p for p, page in zip(pages, html) if not page.is_file()] == []
 
 
+def test_strict_build_fails_on_a_broken_link_or_anchor(tmp_path):
+    """The site's settings turn a link to a missing page or anchor into a failed build."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort
+
+    for link in ("missing.md", "#no-such-section"):
+        docs = tmp_path / link.strip("#.") / "docs"
+        docs.mkdir(parents=True)
+        (docs / "index.md").write_text(f"# Home\n\n## A section\n\n[there]({link})\n")
+        config = load_config(
+            str(REPO / "mkdocs.yml"), docs_dir=str(docs), site_dir=str(docs.parent / "site"),
+            nav=[{"Home": "index.md"}],
+        )  # fmt: skip
+        with pytest.raises(Abort):
+            build(config)
+
+
 def test_every_default_key_has_a_meaning(monkeypatch):
     """A key added to a config that seglab-train (eval, predict, export) composes by
     default must get a line in ``seglab.run.schema.KEYS``, or this fails naming it."""
