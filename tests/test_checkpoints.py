@@ -89,3 +89,7 @@ def test_jobs_before_and_after_a_module_moved_pool_into_one_cell():
     assert cell_key(old, choices) == cell_key(new, choices)
     other = job("seglab.training.module.OtherModule", 3)
     assert cell_key(other, choices) != cell_key(new, choices)
+    # Hydra's own groups say how a job was launched, not what it trains
+    launched = {**choices, "hydra/help": "seglab", "hydra/launcher": "slurm"}
+    assert cell_key(new, launched) == cell_key(new, {**choices, "hydra/help": "default"})
+    assert cell_key(new, {"model": "fcn16s"}) != cell_key(new, choices)

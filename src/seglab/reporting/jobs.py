@@ -179,12 +179,16 @@ def _machine(info: dict, name: str) -> tuple[dict, str]:
 
 def cell_key(config: dict, choices: dict[str, str]) -> str:
     """What a job trains, without its seed: the comparable config (no paths, ids,
-    loggers) and the Hydra choices, minus ``seed`` and the data's copy of it."""
+    loggers) and the Hydra choices, minus ``seed`` and the data's copy of it, and minus
+    Hydra's own groups (``hydra/launcher``, ``hydra/help`` …: how a job was launched or
+    documented, not what it trains; seeds added to a sweep after an upgrade that changed
+    one still pool with the earlier ones)."""
     comparable = comparable_config(config)
     comparable.pop("seed", None)
     if isinstance(comparable.get("data"), dict):
         comparable["data"].pop("seed", None)
-    return json.dumps({"config": comparable, "choices": choices}, sort_keys=True, default=str)
+    own = {k: v for k, v in choices.items() if k != "hydra" and not k.startswith("hydra/")}
+    return json.dumps({"config": comparable, "choices": own}, sort_keys=True, default=str)
 
 
 def _minutes(info: dict) -> float | None:
