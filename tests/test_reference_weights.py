@@ -189,6 +189,33 @@ def test_deeplab_v2_weights_file_loads_strictly_into_the_msra_resnet(tmp_path):
         build_net("deeplab_v2", f"model.net.backbone.pretrained={file}")
 
 
+def test_coco_init_file_loads_its_trunk_and_skips_the_coco_classifier(tmp_path, caplog):
+    """The file the published DeepLab v2 number starts from: kazuto1011's converter saves
+    the COCO-initialised model through its DeepLab v1 container, so it also holds the
+    91-class classifier ``fc.*``. The trunk loads strictly, the classifier is skipped with
+    one line naming it, and the trunk computes what the same file without ``fc.*`` gives."""
+    trunk = deeplab_v2_state_dict(ResNet(depth=50, style="msra"), num_classes=91)
+    coco = {**trunk, "base.fc.weight": torch.randn(91, 2048, 1, 1), "base.fc.bias": torch.randn(91)}
+    torch.save(trunk, tmp_path / "trunk.pth")
+    torch.save(coco, tmp_path / "coco_init.pth")
+    with caplog.at_level(logging.INFO, logger="seglab"):
+        with_fc = ResNet(depth=50, style="msra", pretrained=str(tmp_path / "coco_init.pth"))
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1
+    assert "base.fc.weight 91x2048x1x1, base.fc.bias 91, a 91-class classifier" in skipped[0]
+    without = ResNet(depth=50, style="msra", pretrained=str(tmp_path / "trunk.pth"))
+    loaded = with_fc.pretrained_report.loaded
+    assert loaded == without.pretrained_report.loaded and with_fc.pretrained_report.new == []
+    assert len(loaded) == len(with_fc.state_dict())  # every trunk tensor, from the file
+    with_fc.eval(), without.eval()
+    x = torch.randn(1, 3, 65, 65)
+    assert torch.equal(with_fc(x)["out"], without(x)["out"])
+    # any other unknown key is still an error naming it
+    torch.save({**coco, "base.fc8.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(SeglabError, match=r"not in the accepted layout.*base.fc8.weight"):
+        ResNet(depth=50, style="msra", pretrained=str(tmp_path / "other.pth"))
+
+
 # -- 3. recipes ----------------------------------------------------------------------------------
 def test_caffe_learning_rates_on_normalised_inputs_warn_with_the_fix(caplog):
     from seglab.training.recipe_checks import warn_once

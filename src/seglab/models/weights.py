@@ -106,6 +106,9 @@ _MSRA_UNITS = {
 _MSRA_KEY = re.compile(r"^layer(\d)\.block(\d+)\.(\w+)\.(conv|bn)\.(\w+)$")
 _MSRA_STEM = re.compile(r"^layer1\.conv1\.(conv|bn)\.(\w+)$")
 _MSRA_ASPP = re.compile(r"^aspp\.(?:stages\.)?c(\d+)\.(weight|bias)$")
+# the classifier of kazuto1011's DeepLab v1 container, which its converter saves the
+# COCO-initialised DeepLab v2 model through (91 classes): never seglab's head
+_MSRA_CLASSIFIER = re.compile(r"^fc\.(weight|bias)$")
 
 
 def is_msra_layout(sd: dict[str, Tensor]) -> bool:
@@ -122,12 +125,15 @@ def _strip(key: str) -> str:
 
 def msra_to_torchvision(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """A DeepLab v2 Caffe-converted state dict → (torchvision ResNet names, ASPP tensors
-    as ``aspp.c{j}.weight|bias``). Keys of neither kind raise a ``SeglabError`` listing
-    them."""
-    backbone, aspp, unknown = {}, {}, []
+    as ``aspp.c{j}.weight|bias``). A classifier ``fc.*`` (the authors' COCO-initialised
+    file as the port's converter saves it) is skipped with one log line naming it; any
+    other key raises a ``SeglabError`` listing them."""
+    backbone, aspp, unknown, classifier = {}, {}, [], {}
     for key, value in sd.items():
         name = _strip(key)
-        if m := _MSRA_STEM.match(name):
+        if _MSRA_CLASSIFIER.match(name):
+            classifier[key] = value
+        elif m := _MSRA_STEM.match(name):
             backbone[f"{'conv1' if m[1] == 'conv' else 'bn1'}.{m[2]}"] = value
         elif (m := _MSRA_KEY.match(name)) and m[3] in _MSRA_UNITS and 2 <= int(m[1]) <= 5:
             conv, bn = _MSRA_UNITS[m[3]].split("|")
@@ -142,6 +148,14 @@ def msra_to_torchvision(sd: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[
             f"{len(unknown)} key(s) of the DeepLab v2 weights file are not in the accepted "
             f"layout (docs/guides/recipes.md, 'Weights files'): {_listed(unknown)}"
         )
+    if classifier:
+        shapes = ", ".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in classifier.items())
+        classes = next(iter(classifier.values())).shape[0]
+        log.info(
+            "skipped %d tensor(s) of the DeepLab v2 weights file: %s, a %d-class classifier "
+            "(the COCO-initialised model's); the head is trained from scratch",
+            len(classifier), shapes, classes,
+        )  # fmt: skip
     return backbone, aspp
 
 
