@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from pydantic import TypeAdapter
 
-from seglab.run.config import config_dir, config_groups
+from seglab.run.config import compose_config, config_dir, config_groups
 from seglab.run.schema import KEYS
 
 COMMANDS = {"train": "seglab-train", "eval": "seglab-eval", "predict": "seglab-predict",
@@ -62,43 +62,33 @@ class Found:
 def compose_defaults() -> tuple[Found, dict]:
     """The four commands' configs as composed by default (and seglab-train's Hydra node,
     to tell what a launcher or sweeper option changes)."""
-    from hydra import compose, initialize_config_dir
-
-    from seglab.run.resolvers import register_resolvers
-
-    register_resolvers()
     found, base = Found(), {}
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        for name in COMMANDS:
-            plain = OmegaConf.to_container(compose(name, [], return_hydra_config=True))
-            hydra_cfg = plain.pop("hydra")
-            for key, value in flat(plain):
-                found.defaults.setdefault(key, (name, value))
-            if name == "train":
-                base = hydra_cfg
+    for name in COMMANDS:
+        plain = OmegaConf.to_container(compose_config(name, [], return_hydra_config=True))
+        hydra_cfg = plain.pop("hydra")
+        for key, value in flat(plain):
+            found.defaults.setdefault(key, (name, value))
+        if name == "train":
+            base = hydra_cfg
     return found, base
 
 
 def compose_all() -> Found:
     """``compose_defaults`` and seglab-train composed with each group option."""
-    from hydra import compose, initialize_config_dir
-
     found, base = compose_defaults()
     base_train = {k: v for k, (cmd, v) in found.defaults.items() if cmd == "train"}
     groups = config_groups()
-    groups["hydra/launcher"] = sorted(
-        p.stem for p in Path(config_dir(), "hydra/launcher").glob("*.yaml")
-    )
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        for group, options in groups.items():
-            if group.split("/")[0] in SKIPPED_GROUPS:
-                continue
-            prefix = "+" if group in ADDED_GROUPS else ""
-            for option in options:
-                choice = f"{prefix}{group}={option}"
-                cfg = compose("train", [choice], return_hydra_config=group in HYDRA_GROUPS)
-                for key, value in _option_keys(cfg, base, base_train):
-                    found.by_option.setdefault(key, []).append((choice, value))
+    launchers = Path(config_dir(), "hydra/launcher").glob("*.yaml")
+    groups["hydra/launcher"] = sorted(p.stem for p in launchers)
+    for group, options in groups.items():
+        if group.split("/")[0] in SKIPPED_GROUPS:
+            continue
+        prefix = "+" if group in ADDED_GROUPS else ""
+        for option in options:
+            choice = f"{prefix}{group}={option}"
+            cfg = compose_config("train", [choice], return_hydra_config=group in HYDRA_GROUPS)
+            for key, value in _option_keys(cfg, base, base_train):
+                found.by_option.setdefault(key, []).append((choice, value))
     return found
 
 
@@ -183,15 +173,17 @@ def _value(value: Any) -> str:
         return "`null`"
     if value == "???":
         return "required"
-    shown = OmegaConf.to_yaml(value).strip() if isinstance(value, (list, dict)) else value
     if isinstance(value, list):
-        shown = "[" + ", ".join(str(v) for v in value) + "]"
-    if isinstance(value, bool):
-        shown = str(value).lower()
-    text = str(shown)
+        text = "[" + ", ".join(str(v) for v in value) + "]"
+    elif isinstance(value, dict):
+        text = OmegaConf.to_yaml(value).strip()
+    elif isinstance(value, bool):
+        text = str(value).lower()
+    else:
+        text = str(value)
     if len(text) > 60:
         text = text[:57] + "…"
-    return f"`{text}`" if text != "" else '`""`'
+    return f"`{text}`" if text else '`""`'
 
 
 def default_text(key: str, found: Found) -> str:
@@ -265,10 +257,7 @@ def option_summary(path: Path) -> str:
 
 def groups_page() -> str:
     """``docs/reference/config-groups.md``."""
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        choices = compose("train", [], return_hydra_config=True).hydra.runtime.choices
+    choices = compose_config("train", [], return_hydra_config=True).hydra.runtime.choices
     root = Path(config_dir())
     groups = config_groups()
     lines = [

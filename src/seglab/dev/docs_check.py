@@ -172,28 +172,13 @@ def check_command(command: DocCommand, scratch: Path) -> None:
     """Compose the command's config as its entry point would (for ``-m``, jobs covering
     every swept value) and check its values; raises ``seglab.errors.SeglabError`` with
     the reason."""
-    from hydra import initialize_config_dir
-
-    from seglab.errors import ConfigError
-    from seglab.run.config import config_dir
     from seglab.run.resume import resume_argv
-    from seglab.run.validate import check_command_line, sweep_jobs
+    from seglab.run.validate import check_command_line
 
-    config = TOOLS[command.tool]
     args = _overrides(command.argv)
     if command.tool == "seglab-train":
         args = resume_argv(_with_run_folder(args, scratch))
-    if not {"-m", "--multirun"} & set(args):
-        check_command_line(config, args)
-        return
-    with initialize_config_dir(config_dir(), version_base="1.3", job_name=config):
-        jobs = sweep_jobs(config, [a for a in args if not a.startswith("-")])
-    for job in covering_jobs(jobs):
-        try:
-            check_command_line(config, job)
-        except ConfigError as exc:  # worded as check_command_line words a sweep's job
-            where = f" (sweep job {' '.join(job)})" if len(jobs) > 1 else ""
-            raise ConfigError(f"{exc}{where}") from None
+    check_command_line(TOOLS[command.tool], args, pick=covering_jobs)
 
 
 def outcome(command: DocCommand, scratch: Path) -> str | None:

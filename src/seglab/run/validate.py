@@ -15,7 +15,7 @@ have (a model without ``momentum``) is simply not checked.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ _HYDRA_ONLY_FLAGS = {
 MAX_CHECKED_JOBS = 200
 
 
-def sweep_jobs(config_name: str, overrides: list[str]) -> list[list[str]]:
+def _sweep_jobs(config_name: str, overrides: list[str]) -> list[list[str]]:
     """The override lists of a basic sweep's jobs (the config's ``hydra.sweeper.params``
     and the command line's ``a=x,y``), as Hydra's BasicSweeper will run them; another
     sweeper (Optuna) chooses its values later: its base config is checked."""
@@ -128,9 +128,15 @@ def _given(overrides: list[str], key: str) -> str | None:
     return found[-1] if found else None
 
 
-def check_command_line(config_name: str, argv: list[str]) -> None:
+def check_command_line(
+    config_name: str,
+    argv: list[str],
+    pick: Callable[[list[list[str]]], list[list[str]]] | None = None,
+) -> None:
     """Compose the config (each job's, for ``-m``) as Hydra is about to, and ``check`` it:
-    a bad override ends here, before any folder or file is written."""
+    a bad override ends here, before any folder or file is written. ``pick`` chooses the
+    sweep jobs to compose (the documentation's check composes a few covering every swept
+    value); by default the first ``MAX_CHECKED_JOBS``."""
     from hydra import compose, initialize_config_dir
 
     from seglab.run.config import config_dir, hydra_message
@@ -143,8 +149,8 @@ def check_command_line(config_name: str, argv: list[str]) -> None:
     jobs = [overrides]
     try:
         with initialize_config_dir(config_dir(), version_base="1.3", job_name=config_name):
-            jobs = sweep_jobs(config_name, overrides) if multirun else [overrides]
-            for job in jobs[:MAX_CHECKED_JOBS]:
+            jobs = _sweep_jobs(config_name, overrides) if multirun else [overrides]
+            for job in pick(jobs) if pick else jobs[:MAX_CHECKED_JOBS]:
                 composed = compose(config_name, job, return_hydra_config=True)
                 check(composed)
             sweep_dir = _given(overrides, "hydra.sweep.dir")
