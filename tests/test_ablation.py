@@ -218,13 +218,13 @@ def test_onecycle_peaks_at_each_groups_lr():
 
 def test_deeplab_rates_scale_with_the_feature_map():
     rates = {}
-    for head in ("deeplab_v1", "deeplab_v2", "deeplab_v3"):
+    for head in ("deeplab_v1", "deeplab_v2", "deeplab_v3", "deeplab_v3plus"):
         cfg = compose_cfg("experiment=ablation_all_cpu", f"+ablation={head}", "data.root=/x",
                           "crf=torch")  # fmt: skip
         net = instantiate(cfg.model.net)
         rates[head] = net.head.rates
     assert rates == {"deeplab_v1": [6], "deeplab_v2": [3, 6, 9, 12],
-                     "deeplab_v3": [6, 12, 18]}  # fmt: skip
+                     "deeplab_v3": [6, 12, 18], "deeplab_v3plus": [6, 12, 18]}  # fmt: skip
     paper = compose_cfg("model=deeplab_v2", "model.net.backbone.pretrained=null")
     assert instantiate(paper.model.net).head.rates == [6, 12, 18, 24]
     with pytest.raises((ConfigError, InstantiationException), match="rate_scale"):

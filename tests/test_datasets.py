@@ -340,6 +340,7 @@ NARROW = {"model.net.backbone.width=0.125"}
 WIDE_ONLY = {
     "deeplab_v2",
     "deeplab_v3",
+    "deeplab_v3plus",
     "deeplabv3_mobilenet_v3_large",
     "deeplabv3_resnet50_torchvision",
     "fcn_resnet50_torchvision",

@@ -343,6 +343,7 @@ def test_msc_loss_sums_each_scale_and_the_max():
         ("voc_deeplab_v1", "deeplab_v1", 20, 6000),
         ("voc_deeplab_v2", "deeplab_v2", 10, 20000),
         ("voc_deeplab_v3", "deeplab_v3", 16, 30000),
+        ("voc_deeplab_v3plus", "deeplab_v3plus", 16, 30000),
     ],
 )
 def test_paper_experiments_train_on_train_aug_by_iterations(experiment, model, batch, steps):

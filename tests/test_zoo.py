@@ -39,6 +39,7 @@ def build_net(model: str, *overrides: str, num_classes: int = 21):
 
 def test_all_paper_models_have_configs():
     expected = {"fcn32s", "fcn16s", "fcn8s", "deeplab_v1", "deeplab_v2", "deeplab_v3"}
+    expected |= {"deeplab_v3plus"}
     expected |= {"unet", "reseg"}
     assert expected <= set(MODELS)
 
