@@ -19,6 +19,7 @@ from seglab.deploy.onnx_runtime import OnnxModel
 from seglab.deploy.sizes import smallest_side
 from seglab.errors import SeglabError
 from seglab.models.inference import InferenceNet
+from seglab.run.prediction import sliding_stride
 from seglab.run.restore import restore
 
 log = logging.getLogger("seglab.export")
@@ -62,6 +63,20 @@ def check_size(height: int, width: int, smallest: int) -> None:
         )
 
 
+def sliding_note(crop: tuple[int, int], stride: tuple[int, int]) -> str:
+    """What to tell the owner of a ``model.eval_mode=slide`` checkpoint: the graph scores
+    whole frames; ``seglab-predict`` slides it (with the overlap that gives the stride,
+    where one does for both sides)."""
+    overlap = round(1 - (stride[0] + 0.5) / crop[0], 4)
+    same = sliding_stride(crop, overlap) == tuple(stride)
+    how = f" sliding_overlap={overlap}" if same else ""
+    return (
+        f"the checkpoint evaluates with model.eval_mode=slide (crop {list(crop)}, stride "
+        f"{list(stride)}); the exported graph runs whole frames: predict with seglab-predict "
+        f"model=<file> sliding_window=[{crop[0]},{crop[1]}]{how} to slide it"
+    )
+
+
 def export(cfg: DictConfig) -> Path:
     """Export ``cfg.ckpt_path`` to ``cfg.format``; returns the written file."""
     fmt = cfg.format
@@ -69,6 +84,8 @@ def export(cfg: DictConfig) -> Path:
     module, data, model_cfg = restored.model, restored.data, restored.model_cfg
     module.eval()
     net = InferenceNet(module.net, data.space, module.tta_scales, module.tta_flip).eval()
+    if module.slide is not None:
+        log.info(sliding_note(*module.slide))
     smallest = smallest_side(net)
     height, width = cfg.height, cfg.width
     check_size(height, width, smallest)

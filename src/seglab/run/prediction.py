@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from seglab.data.dataset import read_rgb
 from seglab.deploy.onnx_runtime import OnnxModel
 from seglab.errors import DataError, SeglabError
+from seglab.models.inference import slide_logits
 from seglab.run.restore import model_overrides, restore
 
 log = logging.getLogger("seglab.predict")
@@ -54,27 +55,9 @@ def palette(colors: list[list[int]] | None, num_classes: int) -> np.ndarray:
     return rng.integers(0, 255, size=(num_classes, 3), dtype=np.uint8)
 
 
-def windows(size: int, tile: int, stride: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride)) + [size - tile]
-    return sorted(set(starts))
-
-
-def sliding_probs(scores: Scores, image: Tensor, tile: tuple[int, int], overlap: float) -> Tensor:
-    """Average the softmax over overlapping tiles (for images larger than ``tile``)."""
-    _, _, height, width = image.shape
-    th, tw = min(tile[0], height), min(tile[1], width)
-    sh, sw = max(1, int(th * (1 - overlap))), max(1, int(tw * (1 - overlap)))
-    total, count = None, torch.zeros(1, 1, height, width, device=image.device)
-    for y in windows(height, th, sh):
-        for x in windows(width, tw, sw):
-            p = scores(image[..., y : y + th, x : x + tw]).float().softmax(1)
-            if total is None:
-                total = torch.zeros(1, p.shape[1], height, width, device=image.device)
-            total[..., y : y + th, x : x + tw] += p
-            count[..., y : y + th, x : x + tw] += 1
-    return total / count
+def sliding_stride(tile: tuple[int, int], overlap: float) -> tuple[int, int]:
+    """The window step of ``sliding_window`` tiles sharing ``overlap`` of their side."""
+    return max(1, int(tile[0] * (1 - overlap))), max(1, int(tile[1] * (1 - overlap)))
 
 
 @dataclass
@@ -96,10 +79,12 @@ class Backend:
 def predict_one(backend: Backend, rgb: np.ndarray, cfg: DictConfig) -> np.ndarray:
     raw = torch.from_numpy(rgb).to(backend.device)[None]
     x = backend.inputs(raw)
-    if cfg.get("sliding_window"):
-        probs = sliding_probs(backend.scores, x, tuple(cfg.sliding_window), cfg.sliding_overlap)
+    if cfg.get("sliding_window"):  # scores averaged over the tiles, as model.eval_mode=slide
+        tile = tuple(cfg.sliding_window)
+        scores = slide_logits(backend.scores, x, tile, sliding_stride(tile, cfg.sliding_overlap))
     else:
-        probs = backend.scores(x).float().softmax(1)
+        scores = backend.scores(x)
+    probs = scores.float().softmax(1)
     if tuple(probs.shape[-2:]) != rgb.shape[:2]:  # never expected; keep outputs aligned
         probs = F.interpolate(probs, size=rgb.shape[:2], mode="bilinear", align_corners=False)
     if backend.crf is not None:
@@ -111,8 +96,17 @@ def pytorch_backend(cfg: DictConfig) -> Backend:
     """The checkpoint's module (``ckpt_path``) on ``device``."""
     if not cfg.get("ckpt_path"):
         raise SeglabError("ckpt_path=<file> is missing: give a checkpoint (or model=<file.onnx>)")
-    restored = restore(cfg.ckpt_path, **model_overrides(cfg))
+    overrides = model_overrides(cfg)
+    if cfg.get("sliding_window"):  # the command line's tiles, not also the checkpoint's
+        overrides["eval_mode"] = "whole"
+    restored = restore(cfg.ckpt_path, **overrides)
     model, data = restored.model, restored.data
+    if cfg.get("sliding_window") and restored.train_cfg.model.get("eval_mode") == "slide":
+        log.info(
+            "sliding_window=%s replaces the checkpoint's model.eval_mode=slide (crop %s)",
+            list(cfg.sliding_window),
+            list(restored.train_cfg.model.slide.crop),
+        )
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
     )

@@ -32,7 +32,8 @@ def restore(ckpt_path: str, data_cfg: DictConfig | None = None, **model_override
     once).
 
     ``data_cfg`` replaces the checkpoint's data config (or, without ``_target_``, patches
-    it); ``model_overrides`` set model config keys (``crf``, ``tta_scales`` …).
+    it); ``model_overrides`` set model config keys (``crf``, ``tta_scales``,
+    ``slide.crop`` …).
     """
     ckpt = load_checkpoint(ckpt_path)
     train_cfg = OmegaConf.create(retargeted(ckpt["seglab"]["config"]))
@@ -54,8 +55,8 @@ def restore(ckpt_path: str, data_cfg: DictConfig | None = None, **model_override
         model_cfg.init_from = None
         if OmegaConf.select(model_cfg, "net.backbone.pretrained"):
             model_cfg.net.backbone.pretrained = None
-        for key, value in model_overrides.items():
-            model_cfg[key] = value
+        for key, value in model_overrides.items():  # dotted keys too: slide.crop
+            OmegaConf.update(model_cfg, key, value, merge=False)
     model = instantiate(model_cfg)
     model.load_state_dict(ckpt["state_dict"])
     return Restored(model, instantiate(data_cfg), model_cfg, train_cfg)
@@ -78,12 +79,21 @@ def _rename_old_keys(model_cfg: DictConfig) -> None:
 
 def model_overrides(cfg: DictConfig) -> dict[str, Any]:
     """Evaluation-time model settings given on the command line: ``tta_scales``,
-    ``tta_flip`` and ``crf=…`` (which replaces the checkpoint's CRF)."""
+    ``tta_flip``, ``eval_mode``, ``slide.crop`` / ``slide.stride`` (seglab-eval) and
+    ``crf=…`` (which replaces the checkpoint's CRF)."""
     overrides: dict[str, Any] = {}
     if cfg.get("tta_scales"):
         overrides["tta_scales"] = list(cfg.tta_scales)
     if cfg.get("tta_flip") is not None:
         overrides["tta_flip"] = cfg.tta_flip
+    if cfg.get("eval_mode"):
+        overrides["eval_mode"] = cfg.eval_mode
+    for key in ("slide.crop", "slide.stride"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None:
+            overrides[key] = list(value)
+    if "slide.crop" in overrides and not cfg.get("eval_mode"):
+        overrides["eval_mode"] = "slide"  # a window given is a window used
     if "crf" in (cfg.get("model") or {}):
         overrides["crf"] = cfg.model.crf
     return overrides

@@ -81,6 +81,17 @@ KEYS: dict[str, Key] = {
         StrictBool | None,
         "seglab-eval / seglab-predict: also average flipped views; null: as the checkpoint's model",
     ),
+    "eval_mode": Key(
+        Literal["whole", "slide"] | None,
+        "seglab-eval: whole frames or sliding windows, replacing the checkpoint's; null: its own",
+    ),
+    "slide.crop": Key(
+        Size | None, "seglab-eval: sliding window (H, W) replacing the checkpoint's model.slide"
+    ),
+    "slide.stride": Key(
+        Size | None,
+        "seglab-eval: sliding window step (H, W) replacing the checkpoint's model.slide",
+    ),
     "backend": Key(
         Literal["auto", "pytorch", "onnxruntime"],
         "seglab-predict: pytorch (checkpoint) or onnxruntime (ONNX file); auto: by which is given",
@@ -225,6 +236,17 @@ KEYS: dict[str, Key] = {
         StrictBool,
         "test-time augmentation: also average horizontally flipped views (never in training)",
     ),
+    "model.eval_mode": Key(
+        Literal["whole", "slide"],
+        "evaluation: whole frames in one pass, or slide: model.slide windows, scores averaged",
+    ),
+    "model.slide.crop": Key(
+        Size | None, "model.eval_mode=slide: window (H, W) in pixels (mmseg Cityscapes: 769x769)"
+    ),
+    "model.slide.stride": Key(
+        Size | None,
+        "model.eval_mode=slide: window step (H, W), at most the crop; null: 2/3 of the crop",
+    ),
     "model.net.msc_scales": Key(
         Annotated[list[Positive], Field(min_length=1)],
         "DeepLab v2 MSc: input scales the net runs on, logits fused by max; [1.0]: off",
@@ -288,6 +310,19 @@ KEYS: dict[str, Key] = {
     ),
     "model.net.head.hidden_channels": Key(
         PositiveInt | None, "DeepLab v1/v2 fc6 / fc7 channels; v2 null: one 3x3 conv per rate"
+    ),
+    "model.net.head.low_level": Key(
+        None, "DeepLab v3+: the stride-4 backbone feature its decoder fuses (c2)"
+    ),
+    "model.net.head.low_level_channels": Key(
+        PositiveInt, "DeepLab v3+: channels of the low-level projection (paper: 48)"
+    ),
+    "model.net.head.decoder_channels": Key(
+        PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)] | None,
+        "DeepLab v3+: its decoder convs' channels (256); U-Net: one per stage (null: the paper's)",
+    ),
+    "model.net.head.separable": Key(
+        StrictBool, "DeepLab v3+: atrous separable convs in the ASPP and decoder (Xception's)"
     ),
     "model.net.aux_head.dropout": Key(
         Below1, "model/aux_head=conv: dropout before its 1x1 classifier"

@@ -82,6 +82,31 @@ def check(cfg: DictConfig | Mapping[str, Any]) -> None:
             adapter.validate_python(value)
         except ValidationError as exc:
             raise ConfigError(_explain(key, value, exc)) from None
+    _check_slide(cfg)
+
+
+def _plain(cfg: DictConfig | Mapping[str, Any], key: str) -> Any:
+    value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _check_slide(cfg: DictConfig | Mapping[str, Any]) -> None:
+    """What no single key's rule sees: ``model.eval_mode=slide`` needs a window, and a
+    stride larger than the window leaves pixels no window scores (seglab-train's
+    ``model.slide.*``; seglab-eval's ``slide.*``, whose missing crop is the checkpoint's)."""
+    from seglab.training.module import slide_protocol  # the module's own check
+
+    if not OmegaConf.is_config(cfg):
+        cfg = OmegaConf.create(dict(cfg))
+    mode = _plain(cfg, "model.eval_mode")
+    if mode is not None:
+        slide_protocol(mode, _plain(cfg, "model.slide"))
+    crop, stride = _plain(cfg, "slide.crop"), _plain(cfg, "slide.stride")
+    if crop is not None and stride is not None and any(s > c for s, c in zip(stride, crop)):
+        raise ConfigError(
+            f"slide.stride={stride} is larger than slide.crop={crop}: windows would leave "
+            "pixels unscored; give a stride no larger than the crop"
+        )
 
 
 def _check_targets(cfg: DictConfig | Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from seglab.data.input_space import image_of, space_of
 from seglab.errors import ConfigError
-from seglab.models.inference import tta_logits
+from seglab.models.inference import slide_logits, tta_logits
 from seglab.models.weights import init_from_checkpoint
 from seglab.tracking import names
 from seglab.training.metrics import SegMetrics
@@ -29,6 +29,47 @@ def labels_of(scores: Tensor) -> Tensor:
     return scores.max(dim=1).indices
 
 
+EVAL_MODES = ("whole", "slide")
+
+
+def _size(key: str, value: Any) -> tuple[int, int]:
+    pair = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise ConfigError(f"{key}={value}: give [H, W], two positive integers (pixels).")
+    if min(pair) < 1:
+        raise ConfigError(f"{key}={list(pair)}: both sides must be at least 1 pixel.")
+    return pair
+
+
+def slide_protocol(
+    eval_mode: str, slide: Mapping[str, Any] | None
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """``(crop, stride)`` of ``eval_mode=slide`` (None for ``whole``), checked: a crop
+    [H, W], a stride no larger than it (null: two thirds of the crop, rounded, which is
+    mmseg's 769 → 513 and 512 → 341). A window given with ``whole`` is checked too."""
+    if eval_mode not in EVAL_MODES:
+        raise ConfigError(f"model.eval_mode={eval_mode!r}: give whole or slide.")
+    slide = slide or {}
+    if slide.get("crop") is None:
+        if eval_mode == "slide":
+            raise ConfigError(
+                "model.eval_mode=slide needs model.slide.crop=[H,W], the window (mmseg's "
+                "Cityscapes protocol: [769,769] with model.slide.stride=[513,513])."
+            )
+        return None
+    crop = _size("model.slide.crop", slide["crop"])
+    if slide.get("stride") is None:
+        stride = (round(crop[0] * 2 / 3), round(crop[1] * 2 / 3))
+    else:
+        stride = _size("model.slide.stride", slide["stride"])
+    if stride[0] > crop[0] or stride[1] > crop[1]:
+        raise ConfigError(
+            f"model.slide.stride={list(stride)} is larger than model.slide.crop={list(crop)}: "
+            "windows would leave pixels unscored; give a stride no larger than the crop."
+        )
+    return (crop, stride) if eval_mode == "slide" else None
+
+
 class SegmentationModule(L.LightningModule):
     """Trains ``net`` (B×3×H×W → B×C×H×W logits) and measures it.
 
@@ -42,6 +83,10 @@ class SegmentationModule(L.LightningModule):
     ``aux_loss_weight`` × the auxiliary head's. The loss sees the heads' own resolution
     and decides how to meet the labels (``model.loss.target_resolution``).
     ``tta_scales`` / ``tta_flip`` are evaluation-only test-time augmentation.
+    ``eval_mode`` is how evaluation covers a frame: ``whole`` (one forward pass) or
+    ``slide`` (``slide: {crop, stride}`` windows, scores averaged where they overlap:
+    mmseg's Cityscapes protocol); each window gets the test-time views, and the CRF
+    refines the softmax of the averaged scores.
 
     Logged: ``train/loss`` (per step), ``train/loss_epoch``, ``lr``, ``{val,test}/loss``,
     ``{val,test}/mIoU``, ``{val,test}/pixel_acc``, ``{val,test}_iou/<class>``,
@@ -71,6 +116,8 @@ class SegmentationModule(L.LightningModule):
         crf_val: str = "every",
         channels_last: bool = False,
         compile: bool | Mapping[str, Any] = False,
+        eval_mode: str = "whole",
+        slide: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.channels_last = channels_last
@@ -84,6 +131,8 @@ class SegmentationModule(L.LightningModule):
         self.aux_loss_weight = aux_loss_weight
         self.tta_scales = [float(v) for v in tta_scales]
         self.tta_flip = tta_flip
+        self.eval_mode = eval_mode
+        self.slide = slide_protocol(eval_mode, slide)  # (crop, stride) or None
         if init_from:  # staged training: FCN-16s from FCN-32s, FCN-8s from FCN-16s
             init_from_checkpoint(self.net, init_from)
         # a CRF refines softmax probabilities with the raw image in val / test, never in the
@@ -119,8 +168,16 @@ class SegmentationModule(L.LightningModule):
 
     def predict_logits(self, x: Tensor) -> Tensor:
         """Evaluation output: logits, or with test-time augmentation (``tta_scales``,
-        ``tta_flip``) the log of the softmax probabilities averaged over all views."""
-        return tta_logits(self, x, self.tta_scales, self.tta_flip)
+        ``tta_flip``) the log of the softmax probabilities averaged over all views; with
+        ``eval_mode=slide`` those of each window, averaged where windows overlap."""
+
+        def views(window: Tensor) -> Tensor:
+            return tta_logits(self, window, self.tta_scales, self.tta_flip)
+
+        if self.slide is None:
+            return views(x)
+        crop, stride = self.slide
+        return slide_logits(views, x, crop, stride)
 
     # -- training ---------------------------------------------------------------------------
     def on_train_start(self) -> None:
