@@ -274,7 +274,7 @@ def test_deeplab_v3_head_and_decay_follow_the_authors_code():
 PAPER_EXPERIMENTS = [
     "voc_fcn32s", "voc_fcn16s", "voc_fcn8s", "voc_fcn8s_atonce", "voc_fcn32s_torchvision",
     "voc_fcn8s_atonce_torchvision", "voc_deeplab_v1", "voc_deeplab_v2_caffe", "voc_deeplab_v3",
-    "voc_deeplab_v3plus", "camvid_reseg",
+    "voc_deeplab_v3plus", "cityscapes_deeplab_v3plus", "camvid_reseg",
 ]  # fmt: skip
 
 
