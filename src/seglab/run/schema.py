@@ -306,7 +306,7 @@ KEYS: dict[str, Key] = {
         "per-class loss weights, one per class; '${data.class_weights}': the data set's",
     ),
     "model.net.head.dropout": Key(
-        Below1, "head dropout: DeepLab v1/v2 after fc6 and fc7, v3 after the ASPP projection"
+        Below1, "head dropout: DeepLab v1/v2 after fc6 and fc7, v3/v3+ after the ASPP projection"
     ),
     "model.net.head.hidden_channels": Key(
         PositiveInt | None, "DeepLab v1/v2 fc6 / fc7 channels; v2 null: one 3x3 conv per rate"
