@@ -157,6 +157,27 @@ class DeepLabV2Head(nn.Module):
         return out
 
 
+def v3_aspp(
+    in_ch: int,
+    stride: float,
+    rates: Sequence[int],
+    scale_rates_with_stride: bool,
+    rate_scale: float,
+    channels: int,
+    dropout: float,
+) -> tuple[ASPP, list[int]]:
+    """DeepLab v3's ASPP (torchvision's: 1x1, atrous 3x3s, image pooling, BN, projection,
+    dropout) and its rates: the paper's for output stride 16, doubled at 8, times
+    ``rate_scale``. Shared by the v3 and v3+ heads."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"model.net.head.dropout must be in [0, 1), got {dropout}")
+    factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
+    rates = scaled_rates([int(r * factor) for r in rates], rate_scale)
+    aspp = ASPP(in_ch, rates, channels)
+    aspp.project[-1].p = dropout  # torchvision's ASPP ends its projection with Dropout
+    return aspp, rates
+
+
 class DeepLabV3Head(nn.Sequential):
     """ASPP of DeepLab v3 (Chen et al., 2017): a 1x1 branch, 3x3 branches at ``rates``, an
     image-pooling branch, each with BN and 256 channels, concatenated and projected, then
@@ -182,13 +203,10 @@ class DeepLabV3Head(nn.Sequential):
         bn_momentum: float = 0.1,
     ) -> None:
         in_ch = feature_channels(channels, feature, "deeplab_v3")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.net.head.dropout must be in [0, 1), got {dropout}")
-        stride = geometry[feature].stride
-        factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
-        self.rates = scaled_rates([int(r * factor) for r in rates], rate_scale)
-        aspp = ASPP(in_ch, self.rates, aspp_channels)
-        aspp.project[-1].p = dropout  # torchvision's ASPP ends its projection with Dropout
+        aspp, self.rates = v3_aspp(
+            in_ch, geometry[feature].stride, rates, scale_rates_with_stride, rate_scale,
+            aspp_channels, dropout,
+        )  # fmt: skip
         layers: list[nn.Module] = [aspp]
         if extra_conv:
             layers += [

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from seglab.models.backbones import set_bn_momentum
 from seglab.models.geometry import Geometry
 from seglab.models.heads.common import feature_channels
-from seglab.models.heads.deeplab import scaled_rates
+from seglab.models.heads.deeplab import v3_aspp
 
 
 def conv_bn_relu(in_ch: int, out_ch: int, kernel: int, rate: int = 1) -> nn.Sequential:
@@ -78,8 +77,6 @@ class DeepLabV3PlusHead(nn.Module):
         super().__init__()
         in_ch = feature_channels(channels, feature, "deeplab_v3plus")
         low_ch = feature_channels(channels, low_level, "deeplab_v3plus")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.net.head.dropout must be in [0, 1), got {dropout}")
         stride, low_stride = geometry[feature].stride, geometry[low_level].stride
         if low_stride >= stride:
             raise ValueError(
@@ -87,10 +84,9 @@ class DeepLabV3PlusHead(nn.Module):
                 f"than the ASPP's feature '{feature}' (stride {stride:g}): the decoder "
                 "recovers detail from it (use c2, the stride-4 features)"
             )
-        factor = 16 / stride if scale_rates_with_stride and stride < 16 else 1
-        self.rates = scaled_rates([int(r * factor) for r in rates], rate_scale)
-        self.aspp = ASPP(in_ch, self.rates, aspp_channels)
-        self.aspp.project[-1].p = dropout  # torchvision's ASPP ends its projection with Dropout
+        self.aspp, self.rates = v3_aspp(
+            in_ch, stride, rates, scale_rates_with_stride, rate_scale, aspp_channels, dropout
+        )
         if separable:  # the atrous branches (convs[1:-1]; 0 is the 1x1, -1 the pooling)
             for i, rate in enumerate(self.rates, start=1):
                 self.aspp.convs[i] = separable_conv(in_ch, aspp_channels, rate)
