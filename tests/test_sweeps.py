@@ -243,3 +243,47 @@ def test_more_seeds_for_a_finished_sweep_train_only_the_new_jobs(tmp_path):
     run_cli("seglab-report", str(sweep_dir), cwd=tmp_path)
     report = (sweep_dir / "report.md").read_text()
     assert report.count("| 1, 2, 3 |") == 2, report
+
+
+def test_threads_per_job_share_the_cores_among_the_launchers_jobs():
+    """``threads: ${threads_per_job:}``: cores / n_jobs under hydra/launcher=parallel in a
+    multirun, torch's default (None) for a single run or the one-at-a-time launcher."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from seglab.run.config import compose_config
+    from seglab.run.resolvers import threads_per_job
+
+    cores = len(os.sched_getaffinity(0))
+    cases = {
+        ("hydra/launcher=parallel", "hydra.mode=MULTIRUN"): max(1, cores // 2),
+        ("hydra/launcher=parallel", "hydra.mode=MULTIRUN", "hydra.launcher.n_jobs=1"): None,
+        ("hydra.mode=MULTIRUN",): None,  # Hydra's basic launcher: one job at a time
+        ("hydra/launcher=parallel",): None,  # a single run: n_jobs means nothing
+    }
+    saved = HydraConfig.instance().cfg
+    try:
+        for overrides, threads in cases.items():
+            cfg = compose_config("train", list(overrides), return_hydra_config=True)
+            HydraConfig.instance().set_config(cfg)
+            assert threads_per_job() == threads, overrides
+    finally:
+        HydraConfig.instance().cfg = saved
+
+
+@pytest.mark.slow
+def test_the_parallel_launcher_runs_jobs_side_by_side_at_their_share_of_threads(tmp_path):
+    """Two jobs at once (joblib, n_jobs 2), each with cores / 2 torch threads (recorded
+    in run_info.yaml's machine, which seglab-report keeps apart when pooling seeds)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    sweep_dir = tmp_path / "sweep"
+    run_cli("seglab-train", "-m", "hydra/launcher=parallel", "seed=1,2",
+            "data.image_size=[32,32]", "data.lengths={train:16,val:8}", "data.batch_size=8",
+            "trainer.max_epochs=1", "logger=csv", f"hydra.sweep.dir={sweep_dir}",
+            cwd=tmp_path, env={"OMP_NUM_THREADS": str(cores)})  # fmt: skip
+    infos = [yaml.safe_load((sweep_dir / str(n) / "run_info.yaml").read_text()) for n in (0, 1)]
+    assert [i["machine"]["threads"] for i in infos] == [max(1, cores // 2)] * 2
+    assert infos[0]["finished"] >= infos[1]["started"]  # side by side, not one after another

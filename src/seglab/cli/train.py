@@ -24,6 +24,8 @@ from seglab.run.validate import check, check_command_line
 def _hydra_main(cfg: DictConfig) -> float | None:
     check(cfg)  # values a sweeper chose (Optuna) or a config given with --config-dir
     torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
+    if cfg.get("threads"):  # before any tensor work: run_info records the count
+        torch.set_num_threads(int(cfg.threads))
     return train(cfg)
 
 

@@ -29,7 +29,8 @@ def register_resolvers() -> None:
     ``${required:<key>,<what>}`` (a value the recipe needs from the user) and
     ``${class_table:<file>,<key>}`` (a classes file's names, colours, count) and
     ``${metric:<key>}`` (a logged metric's name, ``seglab.tracking.names.CONFIG_KEYS``) and
-    ``${config_groups:}`` (the groups and options ``--help`` lists)."""
+    ``${config_groups:}`` (the groups and options ``--help`` lists) and
+    ``${threads_per_job:}`` (torch threads of a job the launcher runs beside others)."""
     if not OmegaConf.has_resolver("uid"):
         # a submitit job gets the driver's resolvers pickled (Hydra's singleton state):
         # the token travels as a value, so the job resolves the driver's sweep folder
@@ -51,6 +52,8 @@ def register_resolvers() -> None:
         from seglab.run.config import groups_help
 
         OmegaConf.register_new_resolver("config_groups", groups_help)
+    if not OmegaConf.has_resolver("threads_per_job"):
+        OmegaConf.register_new_resolver("threads_per_job", threads_per_job)
     if not OmegaConf.has_resolver("class_table"):
         from seglab.data.classes import class_table
 
@@ -71,3 +74,25 @@ def metric(key: str) -> str:
     if key not in CONFIG_KEYS:
         raise ConfigError(f"${{metric:{key}}}: give one of {', '.join(CONFIG_KEYS)}")
     return CONFIG_KEYS[key]
+
+
+def threads_per_job() -> int | None:
+    """``${threads_per_job:}``: the cores this process may use, shared among the jobs the
+    sweep's launcher runs at once (``n_jobs`` of ``hydra/launcher=parallel``), at least 1;
+    None (torch's default: every core) for a single run or a one-at-a-time launcher.
+    Small CPU nets scale poorly from one thread to two, so two 1-thread jobs side by
+    side finish a sweep sooner (docs/guides/sweeps.md, "Run jobs side by side")."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    jobs = hydra_cfg.launcher.get("n_jobs") if hydra_cfg.mode == RunMode.MULTIRUN else None
+    if not isinstance(jobs, int) or jobs <= 1:
+        return None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores // jobs)

@@ -50,6 +50,10 @@ KEYS: dict[str, Key] = {
         PositiveInt | None,
         "end this invocation after N epochs, keeping trainer.max_epochs's schedule (time slices)",
     ),
+    "threads": Key(
+        PositiveInt | None,
+        "torch threads of a job; default: the cores / the parallel launcher's n_jobs, else all",
+    ),
     "matmul_precision": Key(
         Literal["highest", "high", "medium"],
         "seglab-train / -eval: torch.set_float32_matmul_precision; high / medium: TF32 on Ampere+",
