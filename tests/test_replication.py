@@ -141,6 +141,18 @@ def test_seeds_from_different_machines_are_not_pooled_without_a_flag(tmp_path, c
     assert "AMD EPYC 7B13" in (sweep / "report.md").read_text()
 
 
+def test_seeds_run_at_another_thread_count_are_not_pooled_either(tmp_path):
+    """A sweep whose jobs ran side by side at 1 thread (hydra/launcher=parallel) and one
+    extended one job at a time at 2: same CPU, other numbers for the same seed."""
+    other = {**HERE, "threads": HERE["threads"] + 1}
+    assert fingerprint(other) != fingerprint(HERE)
+    sweep = write_sweep(tmp_path / "sweep", machines={1: other})
+    cells = group_by_seed([read_job(sweep / str(n)) for n in range(9)])
+    with pytest.raises(Exception, match=r"another machine or thread count") as refused:
+        check_machines(cells, pool=False)
+    assert f"threads={other['threads']}" in str(refused.value)
+
+
 def test_every_cell_validating_once_is_a_dot_plot_per_model(tmp_path):
     """One validation per job (the CPU ablation's budget): val_miou.png shows the models
     side by side (dots per seed, mean ± std), not a column of dots on an epoch axis."""

@@ -79,8 +79,9 @@ def check_machines(cells: list[Cell], pool: bool) -> list[str]:
             listing = "; ".join(f"jobs {', '.join(v)}: {k}" for k, v in by.items())
             raise SeglabError(
                 f"cell {cell.label} pools seeds run on {len(seen)} different machines "
-                f"({listing}). The same seed gives other numbers on another machine: rerun "
-                "those seeds on one machine kind, or pass --pool-machines to pool them anyway."
+                f"({listing}). The same seed gives other numbers on another machine or "
+                "thread count: rerun those seeds on one machine kind at one thread count, or "
+                "pass --pool-machines to pool them anyway."
             )
     kinds = {j.fingerprint for c in cells for j in c.jobs}
     if len(kinds) > 1:
