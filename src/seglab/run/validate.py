@@ -101,12 +101,9 @@ def _check_slide(cfg: DictConfig | Mapping[str, Any]) -> None:
     mode = _plain(cfg, "model.eval_mode")
     if mode is not None:
         slide_protocol(mode, _plain(cfg, "model.slide"))
-    crop, stride = _plain(cfg, "slide.crop"), _plain(cfg, "slide.stride")
-    if crop is not None and stride is not None and any(s > c for s, c in zip(stride, crop)):
-        raise ConfigError(
-            f"slide.stride={stride} is larger than slide.crop={crop}: windows would leave "
-            "pixels unscored; give a stride no larger than the crop"
-        )
+    window = _plain(cfg, "slide")
+    if isinstance(window, dict) and window.get("crop") is not None:
+        slide_protocol("slide", window, key="slide")
 
 
 def _check_targets(cfg: DictConfig | Mapping[str, Any]) -> None:

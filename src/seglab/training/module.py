@@ -42,11 +42,12 @@ def _size(key: str, value: Any) -> tuple[int, int]:
 
 
 def slide_protocol(
-    eval_mode: str, slide: Mapping[str, Any] | None
+    eval_mode: str, slide: Mapping[str, Any] | None, key: str = "model.slide"
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """``(crop, stride)`` of ``eval_mode=slide`` (None for ``whole``), checked: a crop
     [H, W], a stride no larger than it (null: two thirds of the crop, rounded, which is
-    mmseg's 769 → 513 and 512 → 341). A window given with ``whole`` is checked too."""
+    mmseg's 769 → 513 and 512 → 341). A window given with ``whole`` is checked too.
+    ``key`` names the window in errors (seglab-eval's is ``slide``)."""
     if eval_mode not in EVAL_MODES:
         raise ConfigError(f"model.eval_mode={eval_mode!r}: give whole or slide.")
     slide = slide or {}
@@ -57,14 +58,14 @@ def slide_protocol(
                 "Cityscapes protocol: [769,769] with model.slide.stride=[513,513])."
             )
         return None
-    crop = _size("model.slide.crop", slide["crop"])
+    crop = _size(f"{key}.crop", slide["crop"])
     if slide.get("stride") is None:
         stride = (round(crop[0] * 2 / 3), round(crop[1] * 2 / 3))
     else:
-        stride = _size("model.slide.stride", slide["stride"])
+        stride = _size(f"{key}.stride", slide["stride"])
     if stride[0] > crop[0] or stride[1] > crop[1]:
         raise ConfigError(
-            f"model.slide.stride={list(stride)} is larger than model.slide.crop={list(crop)}: "
+            f"{key}.stride={list(stride)} is larger than {key}.crop={list(crop)}: "
             "windows would leave pixels unscored; give a stride no larger than the crop."
         )
     return (crop, stride) if eval_mode == "slide" else None
