@@ -11,9 +11,9 @@ import yaml
 from test_ablation import write_job
 
 from seglab.cli.report import main as report_main
-from seglab.reporting import stats
+from seglab.reporting import baseline, stats
 from seglab.reporting.cells import check_machines, group_by_seed
-from seglab.reporting.jobs import read_job
+from seglab.reporting.jobs import read_job, read_sweep
 from seglab.reporting.replication import comparisons, load_questions
 from seglab.run.machine import fingerprint, machine
 
@@ -34,9 +34,9 @@ HERE = machine()
 ELSEWHERE = {**HERE, "cpu": "AMD EPYC 7B13", "cpu_features": "avx2", "cores": 4}
 
 
-def write_sweep(root, machines=None):
+def write_sweep(root, machines=None, values_by_model=None):
     num = 0
-    for model, values in VALUES.items():
+    for model, values in (values_by_model or VALUES).items():
         for seed, value in enumerate(values, start=1):
             folder = root / str(num)
             write_job(folder, model, seed, value, None, None)
@@ -151,6 +151,56 @@ def test_seeds_run_at_another_thread_count_are_not_pooled_either(tmp_path):
     with pytest.raises(Exception, match=r"another machine or thread count") as refused:
         check_machines(cells, pool=False)
     assert f"threads={other['threads']}" in str(refused.value)
+
+
+def test_a_sweep_against_a_baseline_sweep_by_hand(tmp_path, capsys):
+    """--baseline: a1 moved up by 0.10 (Welch by hand: stderr sqrt(2 * 0.0004 / 3), df 4,
+    t 2.7764 -> half-width 0.0453), b1 unchanged, c1 down by less than its noise; a model
+    only one side trained is left out, and the machines' difference is said once."""
+    before = {"a1": [0.40, 0.42, 0.44], "b1": VALUES["b1"], "c1": [0.42, 0.47, 0.52],
+              "d1": [0.3, 0.3]}  # fmt: skip
+    old = write_sweep(tmp_path / "old", dict.fromkeys(range(11), ELSEWHERE), before)
+    sweep = write_sweep(tmp_path / "new")
+    report_main([str(sweep), "--baseline", str(old)])
+    report = (sweep / "report.md").read_text()
+    section = report.split("## Against the baseline old")[1].split("## Replication")[0]
+    half = stats.scipy_stats.t.ppf(0.975, 4) * math.sqrt(2 * 0.0004 / 3)
+    assert half == pytest.approx(0.04533, abs=1e-5)
+    rows = [line for line in section.splitlines() if line.startswith("| a1") or
+            line.startswith("| b1") or line.startswith("| c1")]  # fmt: skip
+    assert rows == [
+        f"| a1 | val mIoU | 0.5200 ± 0.0200 (3) | 0.4200 ± 0.0200 (3) | "
+        f"+0.1000 [{0.1 - half:+.4f}, {0.1 + half:+.4f}] | better |",
+        "| b1 | val mIoU | 0.4200 ± 0.0200 (3) | 0.4200 ± 0.0200 (3) | "
+        f"+0.0000 [{-half:+.4f}, {half:+.4f}] | no change detected |",
+        "| c1 | val mIoU | 0.4500 ± 0.0500 (3) | 0.4700 ± 0.0500 (3) | "
+        + f"-0.0200 [{stats.welch([0.40, 0.45, 0.50], [0.42, 0.47, 0.52]).interval[0]:+.4f}, "
+        + f"{stats.welch([0.40, 0.45, 0.50], [0.42, 0.47, 0.52]).interval[1]:+.4f}] | "
+        + "no change detected |",
+    ]
+    assert "d1" not in section and "AMD EPYC 7B13" in section
+    assert section.count("ran on different machines") == 1
+    worse = write_sweep(tmp_path / "worse", values_by_model={"a1": [0.30, 0.32, 0.34]})
+    cells = lambda folder: group_by_seed(read_sweep(folder))  # noqa: E731
+    (shift,) = baseline.shifts(cells(worse), cells(sweep), "new")
+    assert shift.verdict == "worse" and shift.difference.value == pytest.approx(-0.2)
+    text = baseline.markdown([shift], cells(worse), cells(sweep), "new")
+    assert "| -0.2000 [" in text and "ran on different machines" not in text
+
+
+def test_a_baseline_with_none_of_the_models_is_one_line(tmp_path, capsys):
+    baseline = write_sweep(tmp_path / "old", values_by_model={"z9": [0.1, 0.2]})
+    sweep = write_sweep(tmp_path / "new")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        report_main([str(sweep), "--baseline", str(baseline)])
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 2 and len(stderr.strip().splitlines()) == 1
+    assert stderr.startswith("seglab-report: error: no model of this sweep is in the baseline old")
+    assert "baseline: z9" in stderr
+    with pytest.raises(SystemExit):
+        report_main([str(sweep), "--baseline", str(tmp_path / "missing")])
+    assert "missing is not a folder" in capsys.readouterr().err
 
 
 def test_every_cell_validating_once_is_a_dot_plot_per_model(tmp_path):

@@ -17,6 +17,9 @@ folder (or ``--out``):
   - one row per job: model, backbone, output stride, CRF, the figures above, per-class
     IoU at the best epoch, parameters, GFLOPs per image at the data's input size,
     training img/s, minutes;
+* with ``--baseline OTHER_SWEEP``, a section "Against the baseline": per model, this
+  sweep's mean against the other's with a Welch 95% interval of the difference, and
+  whether it shows better, worse or no change (``seglab.reporting.baseline``);
 * ``val_miou.png``, ``ablation.png``, ``forest.png``: see ``seglab.reporting.plots``.
 
 ``--wandb`` also logs the job and question tables and the figures to one W&B run
@@ -30,8 +33,8 @@ import sys
 from pathlib import Path
 
 from seglab.errors import SeglabError
-from seglab.reporting import replication
-from seglab.reporting.cells import check_machines, group_by_seed
+from seglab.reporting import baseline, replication
+from seglab.reporting.cells import Cell, check_machines, group_by_seed
 from seglab.reporting.jobs import read_sweep
 from seglab.reporting.plots import write_figures
 from seglab.reporting.tables import report_markdown
@@ -48,7 +51,22 @@ def _parser() -> argparse.ArgumentParser:
                         help="the questions and published effects (default: seglab's)")  # fmt: skip
     parser.add_argument("--pool-machines", action="store_true",
                         help="pool seeds run on different machines into one cell")  # fmt: skip
+    parser.add_argument("--baseline", type=Path, metavar="OTHER_SWEEP",
+                        help="an earlier sweep of the same models: compare each model's "
+                        "mean with the baseline's, with a 95%% interval of the difference")  # fmt: skip
     return parser
+
+
+def _against(
+    sweep: Path | None, cells: list[Cell], pool: bool, warnings: list[str]
+) -> tuple[str, str] | None:
+    """The baseline section's title and markdown, or None without ``--baseline``."""
+    if sweep is None:
+        return None
+    other = group_by_seed(read_sweep(sweep))
+    warnings += [f"baseline {sweep}: {w}" for w in check_machines(other, pool)]
+    return sweep.name, baseline.markdown(baseline.shifts(cells, other, sweep.name), cells,
+                                         other, sweep.name)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         cells = group_by_seed(jobs)
         warnings = check_machines(cells, args.pool_machines)
         questions = replication.load_questions(args.published)
+        against = _against(args.baseline, cells, args.pool_machines, warnings)
     except SeglabError as exc:
         print(f"seglab-report: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -66,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
     found = replication.comparisons(cells, questions)
-    table = report_markdown(jobs, cells, found)
+    table = report_markdown(jobs, cells, found, against)
     (out / "report.md").write_text(f"# Sweep {args.sweep.name}\n\n{table}")
     images = write_figures(cells, found, out)
     written = [out / "report.md", *images]

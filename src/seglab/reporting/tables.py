@@ -28,10 +28,17 @@ TIME_PARTS = {"train": "train", "val": "val", "val_crf": "val CRF", "test": "tes
               "test_crf": "test CRF"}  # fmt: skip
 
 
-def report_markdown(jobs: list[Job], cells: list[Cell], found: list[replication.Comparison]) -> str:
-    """Every section of ``report.md`` below its title (also what the command prints)."""
+def report_markdown(
+    jobs: list[Job],
+    cells: list[Cell],
+    found: list[replication.Comparison],
+    against: tuple[str, str] | None = None,
+) -> str:
+    """Every section of ``report.md`` below its title (also what the command prints);
+    ``against`` is the baseline's name and its section (``baseline.markdown``)."""
+    baseline = "" if against is None else f"\n## Against the baseline {against[0]}\n\n{against[1]}"
     return (
-        "## Models (mean ± sample std over seeds)\n\n" + cells_markdown(cells)
+        "## Models (mean ± sample std over seeds)\n\n" + cells_markdown(cells) + baseline
         + "\n## Replication: the papers' questions beside the published effects\n\n"
         + REPLICATION_NOTE + replication.markdown(found)
         + "\n## Where the time went (mean seconds per job)\n\n" + time_split_markdown(cells)
