@@ -71,8 +71,9 @@ def describe(recorded: dict | None) -> str:
         return "unknown (run before machines were recorded)"
     gpu = "" if recorded.get("gpu") in (None, "none") else f", {recorded['gpu']}"
     features = f" [{recorded['cpu_features']}]" if recorded.get("cpu_features") else ""
+    threads = recorded.get("threads")
     return (
         f"{recorded.get('cpu')} ({recorded.get('cpu_id')}){features}, {recorded.get('cores')} "
-        f"cores, {recorded.get('threads')} threads, torch {recorded.get('torch')}, "
+        f"cores, {threads} thread{'' if threads == 1 else 's'}, torch {recorded.get('torch')}, "
         f"CUDA {recorded.get('cuda')}{gpu}"
     )
