@@ -52,8 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pool-machines", action="store_true",
                         help="pool seeds run on different machines into one cell")  # fmt: skip
     parser.add_argument("--baseline", type=Path, metavar="OTHER_SWEEP",
-                        help="an earlier sweep of the same models: compare each model's "
-                        "mean with the baseline's, with a 95%% interval of the difference")  # fmt: skip
+                        help="an earlier sweep of the same models: each model's mean "
+                        "against the baseline's, with a 95%% interval of their difference",
+                        )  # fmt: skip
     return parser
 
 
