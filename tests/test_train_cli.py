@@ -71,11 +71,14 @@ def test_default_training_learns_and_reaches_wandb(tmp_path):
 
 @pytest.mark.slow
 def test_resume_matches_uninterrupted_run(tmp_path):
-    """Stopped after epoch 1 and resumed to 3 == 3 epochs at once: weights, metrics, folders."""
+    """Stopped after epoch 1 and resumed to 3 == 3 epochs at once: weights, metrics, folders.
+    With loader workers: they read the sampler as soon as the resumed run's first iterator
+    exists, before Lightning's set_epoch (that run once replayed epoch 0's order)."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     # a config that learns within 3 epochs, so the per-epoch values differ
-    args = ["data.lengths={train:96,val:16}", "data.batch_size=8", "trainer.deterministic=true"]
+    args = ["data.lengths={train:96,val:16}", "data.batch_size=8", "trainer.deterministic=true",
+            "data.num_workers=2"]  # fmt: skip
     run_cli(
         "seglab-train", *args, "trainer.max_epochs=3", "stop_after_epochs=1", cwd=tmp_path / "a"
     )

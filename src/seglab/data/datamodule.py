@@ -232,8 +232,18 @@ class SegDataModule(L.LightningDataModule):
         bs = self.per_device(self.batch_size, "batch_size")
         sampler = SeededTrainSampler(len(ds), self.seed, rank, world)
         return self._loader(
-            ds, sampler, bs, loader=ResumableTrainLoader, progress=self._train_progress
+            ds,
+            sampler,
+            bs,
+            loader=ResumableTrainLoader,
+            progress=self._train_progress,
+            epoch=self._train_epoch,
         )
+
+    def _train_epoch(self) -> int | None:
+        """The epoch the trainer trains next: the value its loop passes to ``set_epoch``."""
+        trainer = self.trainer
+        return None if trainer is None else trainer.fit_loop.epoch_progress.current.processed
 
     def _train_progress(self) -> tuple[int, int]:
         """(epoch, batches trained in it) as the trainer counts them, for checkpoints."""

@@ -72,11 +72,28 @@ class ResumableTrainLoader(DataLoader):
     checks for ``state_dict``/``load_state_dict``), so a run stopped mid-epoch (signal,
     preemption, step checkpoint) resumes at the next unseen batch instead of replaying
     the epoch from its start. ``progress()`` gives ``(epoch, batches trained this epoch)``
-    from the trainer: the loader's own count would be ahead by Lightning's prefetch."""
+    from the trainer: the loader's own count would be ahead by Lightning's prefetch.
+    ``epoch()`` gives the epoch the trainer trains next (None outside a trainer)."""
 
-    def __init__(self, *args: Any, progress: Callable[[], tuple[int, int]], **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        progress: Callable[[], tuple[int, int]],
+        epoch: Callable[[], int | None],
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
-        self._progress = progress
+        self._progress, self._epoch = progress, epoch
+
+    def __iter__(self) -> Any:
+        """A resumed run's first iterator is created before Lightning calls ``set_epoch``
+        and, with workers, reads the sampler at once (without workers it reads it later,
+        after ``set_epoch``): so the sampler learns the epoch here, or a run resumed at an
+        epoch's end would replay epoch 0's order once it uses ``data.num_workers`` > 0."""
+        epoch = self._epoch()
+        if epoch is not None:
+            self.sampler.set_epoch(epoch)
+        return super().__iter__()
 
     def state_dict(self) -> dict[str, int]:
         epoch, batches = self._progress()
