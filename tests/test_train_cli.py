@@ -70,6 +70,23 @@ def test_default_training_learns_and_reaches_wandb(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_time_slice_between_validations_leaves_a_checkpoint_to_resume(tmp_path):
+    """stop_after_epochs=1 in a recipe that validates every 2nd epoch (as camvid_cpu does
+    every 5th): the slice ends with last.ckpt saved, not with nothing to resume from."""
+    args = ["data.lengths={train:16,val:8}", "data.batch_size=8", "trainer.max_epochs=2",
+            "trainer.check_val_every_n_epoch=2", "logger=csv"]  # fmt: skip
+    run_cli("seglab-train", *args, "stop_after_epochs=1", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path)
+    last = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert (last["epoch"], last["global_step"]) == (0, 2)
+    assert f"saved {run}/checkpoints/last.ckpt" in (run / "train.log").read_text()
+    assert val_per_epoch(run) == []  # no validation yet: the checkpoint is the slice's own
+    run_cli("seglab-train", f"resume={run}", "stop_after_epochs=null", cwd=tmp_path)
+    last = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 4 and len(val_per_epoch(run)) == 1
+
+
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(tmp_path):
     """Stopped after epoch 1 and resumed to 3 == 3 epochs at once: weights, metrics, folders.
     With loader workers: they read the sampler as soon as the resumed run's first iterator

@@ -54,10 +54,13 @@ class StopAfterEpochs(Callback):
     """End this invocation after ``epochs`` more epochs while keeping the schedule of
     ``trainer.max_epochs`` (LR decay included): for time-sliced jobs, each continued with
     ``seglab-train resume=<run folder>`` (which runs ``epochs`` more, unless
-    ``stop_after_epochs=null`` is given)."""
+    ``stop_after_epochs=null`` is given). It saves ``checkpoints/last.ckpt`` as it stops:
+    a recipe that validates every few epochs (``trainer.check_val_every_n_epoch``) would
+    otherwise end the slice with no checkpoint to resume from."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, epochs: int, filename: str = "last.ckpt") -> None:
         self.epochs = epochs
+        self.filename = filename
         self.first_epoch = 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -66,9 +69,11 @@ class StopAfterEpochs(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         done = trainer.current_epoch + 1
         if done - self.first_epoch >= self.epochs and done < (trainer.max_epochs or 0):
+            path = _save(trainer, self.filename)
             log.info(
-                "stop_after_epochs=%d reached; continue with seglab-train resume=%s",
+                "stop_after_epochs=%d reached; saved %s; continue with seglab-train resume=%s",
                 self.epochs,
+                path,
                 trainer.default_root_dir,
             )
             trainer.should_stop = True
