@@ -18,43 +18,7 @@ in one process, and prints img/s and the speed-up over fp32. The benches are
 
 from __future__ import annotations
 
-import argparse
-
-import torch
-
-from seglab.dev.bench_train import PAIRS, Workload, compare, fast_paths
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=[256, 256])
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--classes", type=int, default=21)
-    parser.add_argument("--models", nargs="*", default=list(PAIRS))
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--fast-paths",
-        nargs="?",
-        const="deeplabv3_mobilenet_v3_large",
-        help="time fp32 against the fast paths for this seglab model config instead",
-    )
-    parser.add_argument(
-        "--compile", action="store_true", help="with --fast-paths: add torch.compile"
-    )
-    args = parser.parse_args()
-    device = torch.device(args.device)
-    if args.device == "cuda":
-        torch.backends.cudnn.benchmark = True  # trainer.benchmark=true
-    work = Workload(tuple(args.size), args.batch, args.steps, args.repeats, args.classes)
-    if args.fast_paths:
-        lines = fast_paths(args.fast_paths, device, work, compile=args.compile)
-    else:
-        lines = compare(args.models, device, work)
-    for line in lines:
-        print(line, flush=True)
-
+from seglab.dev.bench_train import main
 
 if __name__ == "__main__":
     main()

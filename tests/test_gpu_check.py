@@ -1,4 +1,4 @@
-"""The prepared GPU check (scripts/gpu_check.sh → seglab.dev.gpu_check): its dry run
+"""The prepared GPU check (seglab.dev.gpu_check): its dry run
 composes every command it would run, on a machine without a GPU, and names what does
 not compose. (The check itself needs a GPU; nothing here trains.)"""
 
@@ -20,7 +20,7 @@ def test_dry_run_composes_every_command(capsys, tmp_path):
     assert out.count("\n    composes") == len(commands)
     assert "DOES NOT COMPOSE" not in out
     for needle in (
-        "scripts/bench_train.py --size 512 512",
+        "seglab.dev.bench_train --size 512 512",
         "--fast-paths deeplabv3_mobilenet_v3_large",
         "--compile",
         "seglab-train model=fcn8s",
@@ -52,10 +52,10 @@ def test_dry_run_names_a_misspelt_key(capsys):
 
 
 def test_a_bench_argument_that_does_not_parse_is_named():
-    """The bench script's own parser reads the arguments; its main never runs."""
-    good = gpu_check.Command("bench", "script", gpu_check.bench_args(gpu_check.Plan()))
+    """bench_train's own parser reads the arguments; nothing of the bench runs."""
+    good = gpu_check.Command("bench", "bench", gpu_check.bench_args(gpu_check.Plan()))
     gpu_check.check_command(good)
-    bad = gpu_check.Command("bench", "script", [gpu_check.BENCH_SCRIPT, "--sise", "1"])
+    bad = gpu_check.Command("bench", "bench", ["--sise", "1"])
     with pytest.raises(ValueError, match="unrecognized arguments: --sise 1"):
         gpu_check.check_command(bad)
 

@@ -11,10 +11,14 @@ several repeats; the medians and the seglab/torchvision ratio, with GFLOPs per i
 (``trainer.precision=bf16-mixed`` / ``16-mixed``, ``channels_last=true``,
 ``compile=true`` with ``compile``), alternating in one process: img/s and the speed-up
 over fp32.
+
+``main`` is the command line (``scripts/bench_train.py``, ``python -m
+seglab.dev.bench_train``); ``parser`` its arguments, which the GPU check's dry run reads.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Iterator, Sequence
@@ -207,3 +211,41 @@ def compare(
            f"{'GFLOPs/img':>10s} {'peak MB (sl/tv)':>16s}")  # fmt: skip
     for name in models:
         yield compare_pair(name, device, work)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benches' command line (``--fast-paths`` picks ``fast_paths`` over ``compare``)."""
+    p = argparse.ArgumentParser(prog="bench_train", description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, nargs=2, default=[256, 256])
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--classes", type=int, default=21)
+    p.add_argument("--models", nargs="*", default=list(PAIRS))
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--fast-paths",
+        nargs="?",
+        const="deeplabv3_mobilenet_v3_large",
+        help="time fp32 against the fast paths for this seglab model config instead",
+    )
+    p.add_argument("--compile", action="store_true", help="with --fast-paths: add torch.compile")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    device = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # trainer.benchmark=true
+    work = Workload(tuple(args.size), args.batch, args.steps, args.repeats, args.classes)
+    if args.fast_paths:
+        lines = fast_paths(args.fast_paths, device, work, compile=args.compile)
+    else:
+        lines = compare(args.models, device, work)
+    for line in lines:
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

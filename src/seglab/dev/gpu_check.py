@@ -4,7 +4,7 @@ lent for a few minutes, run within a time budget and reported as one summary.
 Steps (each in its own process with its own time limit; a failure is reported and the
 next step runs):
 
-1. ``scripts/bench_train.py``: seglab against torchvision at full width (1a), the fast
+1. ``seglab.dev.bench_train``: seglab against torchvision at full width (1a), the fast
    paths fp32 / bf16-mixed / channels_last (1b) and torch.compile (1c, run last with
    the time the others left: its compile time varies most);
 2. a few hundred steps of FCN-8s (500×500, batch 1, as voc_fcn8s) and DeepLab v3
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -44,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +52,9 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-from seglab.dev.bench_train import PAIRS
+from seglab.dev import bench_train
 
-BENCH_SCRIPT = "scripts/bench_train.py"
-# the repository (this file: src/seglab/dev/); seglab installed elsewhere: the folder the
-# check was started from (scripts/gpu_check.sh starts it from the repository)
-REPO = Path(__file__).resolve().parents[3]
-REPO = REPO if (REPO / BENCH_SCRIPT).is_file() else Path.cwd()
+BENCH_MODULE = "seglab.dev.bench_train"
 FAST_PATH_MODEL = "deeplabv3_mobilenet_v3_large"
 PEAK_FILE = "peak_memory.json"
 MODULE = "seglab.dev.gpu_check"
@@ -126,7 +121,7 @@ class Plan:
 @dataclass
 class Command:
     """One process of a step. ``kind``: train / export (a seglab entry point, its Hydra
-    overrides in ``args``), script (a ``scripts/`` file), part (this module's
+    overrides in ``args``), bench (``seglab.dev.bench_train``), part (this module's
     ``--part``). ``check_args``: what the dry run composes instead of ``args`` (resume:
     the line ``resume=<folder>`` becomes)."""
 
@@ -141,17 +136,18 @@ class Command:
             return [python, "-m", "seglab.cli.train", *self.args]
         if self.kind == "export":
             return [python, "-m", "seglab.cli.export", *self.args]
-        if self.kind == "script":
-            return [python, str(REPO / self.args[0]), *self.args[1:]]
+        if self.kind == "bench":
+            return [python, "-m", BENCH_MODULE, *self.args]
         return [python, "-m", MODULE, "--part", *self.args]
 
     def shown(self) -> str:
         where = {
             "train": "seglab-train",
             "export": "seglab-export",
+            "bench": f"python -m {BENCH_MODULE}",
             "part": f"python -m {MODULE} --part",
         }
-        head = where.get(self.kind, "python")
+        head = where[self.kind]
         env = " ".join(f"{k}={v}" for k, v in self.env.items())
         return " ".join(p for p in (env, head, shlex.join(self.args)) if p)
 
@@ -244,7 +240,6 @@ DETERMINISTIC_ENV = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
 def bench_args(plan: Plan, *mode: str) -> list[str]:
     size = str(plan.bench_size)
     return [
-        BENCH_SCRIPT,
         *mode,
         "--size",
         size,
@@ -302,7 +297,6 @@ class Runner:
             f.flush()
             proc = subprocess.Popen(
                 argv,
-                cwd=REPO,
                 env={**self.env, **command.env},
                 stdout=f,
                 stderr=subprocess.STDOUT,
@@ -359,13 +353,11 @@ class Step:
 def _bench_commands(mode: str) -> Callable[[Plan, float], list[Command]]:
     def commands(plan: Plan, timeout: float) -> list[Command]:
         if mode == "compare":
-            return [Command("bench_compare", "script", bench_args(plan))]
+            return [Command("bench_compare", "bench", bench_args(plan))]
         args = bench_args(plan, "--fast-paths", FAST_PATH_MODEL)
         if mode == "compile":
-            return (
-                [Command("bench_compile", "script", [*args, "--compile"])] if plan.compile else []
-            )
-        return [Command("bench_fast_paths", "script", args)]
+            return [Command("bench_compile", "bench", [*args, "--compile"])] if plan.compile else []
+        return [Command("bench_fast_paths", "bench", args)]
 
     return commands
 
@@ -400,7 +392,7 @@ def parse_compare(lines: list[str]) -> list[str]:
     rows = []
     for ln in lines:
         parts = ln.split()
-        if len(parts) >= 6 and parts[0] in PAIRS:
+        if len(parts) >= 6 and parts[0] in bench_train.PAIRS:
             name = parts[0].removesuffix("_torchvision")
             rows.append(f"{name} {parts[1]}/{parts[2]} img/s ({parts[3]}x, {parts[5]} MB)")
     return rows
@@ -804,37 +796,13 @@ def run_part(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------- dry run
-class _Parsed(Exception):
-    pass
-
-
-def check_script_args(script: Path, args: list[str]) -> argparse.Namespace:
-    """``args`` through the script's own parser (its ``main`` stopped right after
-    ``parse_args``): the script is read, nothing of it runs."""
-    spec = importlib.util.spec_from_file_location("_gpu_check_script", script)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"{script}: cannot be read")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    original = argparse.ArgumentParser.parse_args
-    parsed: dict[str, argparse.Namespace] = {}
-
-    def parse_only(self: argparse.ArgumentParser, *_: Any, **__: Any) -> Any:
-        parsed["args"] = original(self, args)
-        raise _Parsed
-
-    errors = io.StringIO()
-    argparse.ArgumentParser.parse_args = parse_only  # type: ignore[method-assign]
-    try:
-        with contextlib.redirect_stderr(errors):
-            module.main()
-    except _Parsed:
-        return parsed["args"]
-    except SystemExit:
-        raise ValueError(errors.getvalue().strip().splitlines()[-1]) from None
-    finally:
-        argparse.ArgumentParser.parse_args = original  # type: ignore[method-assign]
-    raise ValueError(f"{script}: main() returned without parsing its arguments")
+def parsed(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
+    """``args`` through ``parser``; its error line as a ValueError instead of an exit."""
+    with contextlib.redirect_stderr(io.StringIO()) as errors:
+        try:
+            return parser.parse_args(args)
+        except SystemExit:
+            raise ValueError(errors.getvalue().strip().splitlines()[-1]) from None
 
 
 def check_command(command: Command) -> None:
@@ -844,21 +812,18 @@ def check_command(command: Command) -> None:
     if command.kind in ("train", "export"):
         config = "train" if command.kind == "train" else "export"
         check_command_line(config, command.check_args or command.args)
-    elif command.kind == "script":
+    elif command.kind == "bench":
         from seglab.run.config import compose_config
 
-        args = check_script_args(REPO / command.args[0], command.args[1:])
-        unknown = sorted(set(args.models) - set(PAIRS))
+        args = parsed(bench_train.parser(), command.args)
+        unknown = sorted(set(args.models) - set(bench_train.PAIRS))
         if unknown:
-            raise ValueError(f"--models {' '.join(unknown)}: not a pair of {sorted(PAIRS)}")
+            pairs = sorted(bench_train.PAIRS)
+            raise ValueError(f"--models {' '.join(unknown)}: not a pair of {pairs}")
         if args.fast_paths:
             compose_config("train", [f"model={args.fast_paths}"])
     else:
-        with contextlib.redirect_stderr(io.StringIO()) as errors:
-            try:
-                args = part_parser().parse_args(command.args)
-            except SystemExit:
-                raise ValueError(errors.getvalue().strip().splitlines()[-1]) from None
+        args = parsed(part_parser(), command.args)
         if args.part == "crf":
             from seglab.crf import TorchDenseCRF
 
@@ -1011,24 +976,13 @@ def make_plan(args: argparse.Namespace) -> Plan:
         work = Path(tempfile.gettempdir()) / "seglab_gpu_check"
     else:
         work = Path(tempfile.mkdtemp(prefix="seglab_gpu_check_"))
+    own = {"compile", "rerun", "extra", "work", "out", "only"}  # not copied as given
+    same = {f.name: getattr(args, f.name) for f in fields(Plan)
+            if f.name not in own and hasattr(args, f.name)}  # fmt: skip
     return Plan(
-        device=args.device,
-        budget_s=args.budget_s,
-        steps=args.steps,
-        fcn_size=args.fcn_size,
-        fcn_batch=args.fcn_batch,
-        deeplab_size=args.deeplab_size,
-        deeplab_batch=args.deeplab_batch,
-        workers=args.workers,
-        bench_size=args.bench_size,
-        bench_batch=args.bench_batch,
-        bench_steps=args.bench_steps,
-        bench_repeats=args.bench_repeats,
+        **same,
         compile=not args.no_compile,
-        crf_frames=args.crf_frames,
-        resume_steps=args.resume_steps,
         rerun=not args.no_rerun,
-        export_size=args.export_size,
         extra=list(args.extra_override),
         work=work.resolve(),
         out=out.resolve() if out else None,
